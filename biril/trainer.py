@@ -1,0 +1,361 @@
+"""``train(config)``: the BIRIL loop — one forward per mini-batch, one of three updates.
+
+| mode      | STDP-eligible weights (convs)         | everything else (BN, FC, biases) |
+|-----------|---------------------------------------|----------------------------------|
+| STDP      | STDP step only (no gradient computed) | STBP gradient step               |
+| STBP      | STBP gradient step                    | STBP gradient step               |
+| STDP-STBP | STBP step, then STDP from same spikes | STBP gradient step               |
+
+A checkpoint is written after every epoch; the shuffle/augmentation RNG of each epoch is
+a function of (seed, epoch), so a resumed run ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .datasets import REGISTRY, DatasetSplits, load_dataset
+from .loader import DeviceLoader
+from .models import SpikeRateMonitor, SpikingResNet, build_model
+from .plasticity import STDPParams, filter_norms, renormalize_, stdp_delta
+from .schedule import Mode, mode_counts, modes
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite: the run cannot continue meaningfully."""
+
+
+@dataclass
+class EpochMetrics:
+    """What a run reports after every epoch (and what a sweep trial sends to Tune)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    spike_rates: dict[str, float]
+    mode_counts: dict[str, int]
+    epoch_seconds: float
+    samples_per_s: float
+    lr: float
+    checkpoint: str | None = None
+
+
+@dataclass
+class TrainResult:
+    """The outcome of a full run: final validation and test accuracy and how it got there."""
+
+    val_acc: float
+    val_loss: float
+    test_acc: float
+    test_loss: float
+    mode_counts: dict[str, int]
+    epochs: int
+    seconds: float
+    ratio: str
+    fractions: tuple[float, float, float]
+    spike_rates: dict[str, float]
+    checkpoint: str | None
+    history: list[EpochMetrics] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("history")
+        return d
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def bir_loss(mean_out: torch.Tensor, target: torch.Tensor, kind: str, num_classes: int):
+    """Eq. 4: ``1/(2S)·Σ‖y − ō‖²`` on the time-averaged output (or cross-entropy)."""
+    if kind == "ce":
+        return F.cross_entropy(mean_out.float(), target)
+    onehot = F.one_hot(target, num_classes).to(torch.float32)
+    return F.mse_loss(mean_out.float(), onehot, reduction="sum") / (2 * target.shape[0])
+
+
+class BIRILStep:
+    """One BIRIL update per call; owns the two optimizers and the STDP hyper-parameters."""
+
+    def __init__(self, model: SpikingResNet, config: TrainConfig, total_steps: int) -> None:
+        self.model = model
+        self.config = config
+        self.num_classes = model.fc2.out_features
+        self.stdp_weights = [layer.weight for layer in model.stdp_layers()]
+        params = list(model.parameters())
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(
+                params, lr=config.lr, weight_decay=config.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=max(1, total_steps)
+        )
+        # Momentum-free SGD: Adam would normalize STDP's magnitude away.
+        self.stdp_optimizer = torch.optim.SGD(self.stdp_weights, lr=config.stdp_lr)
+        self.stdp = STDPParams(config.tau_plus, config.tau_minus, config.a_plus, config.a_minus)
+        device = next(model.parameters()).device
+        self.autocast = torch.autocast(
+            device_type=device.type, dtype=torch.bfloat16, enabled=config.amp
+        )
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, mode: Mode) -> tuple[float, int]:
+        """Update on one batch; returns (loss, number correct) as Python numbers."""
+        uses_stdp = mode is not Mode.STBP
+        # STDP iterations compute no conv weight gradients at all.
+        for w in self.stdp_weights:
+            w.requires_grad_(mode is not Mode.STDP)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast:
+            out, records = self.model(x, record=uses_stdp)
+        mean_out = out.mean(0)
+        loss = bir_loss(mean_out, y, self.config.loss, self.num_classes)
+        if not torch.isfinite(loss):
+            raise DivergenceError(
+                f"loss became {loss.item()} in a {mode.value} step; lower --lr or --stdp-lr"
+            )
+        loss.backward()
+        fused = mode is Mode.STDP_STBP and self.config.cyclic == "fused"
+        norms = [filter_norms(w) for w in self.stdp_weights] if fused else None
+        self.optimizer.step()
+        self.scheduler.step()
+        if uses_stdp:
+            self.apply_stdp(records, norms)
+        for w in self.stdp_weights:
+            w.requires_grad_(True)
+        correct = (mean_out.argmax(1) == y).sum()
+        return loss.item(), int(correct)
+
+    @torch.no_grad()
+    def apply_stdp(self, records, norms: list[torch.Tensor] | None = None) -> None:
+        """``W ← W + η·ΔW`` via the STDP optimizer, then synaptic normalization.
+
+        ``norms`` (fused mode) are the filter norms from before this iteration's STBP
+        step, so the combined update is normalized once; otherwise the norms are taken
+        right before the STDP step.
+        """
+        if norms is None:
+            norms = [filter_norms(w) for w in self.stdp_weights]
+        for layer, pre, post in records:
+            layer.weight.grad = -stdp_delta(layer, pre, post, self.stdp).to(layer.weight.dtype)
+        self.stdp_optimizer.step()
+        for w, n in zip(self.stdp_weights, norms, strict=True):
+            if self.config.synaptic_norm:
+                renormalize_(w, n)
+            w.grad = None
+
+    def state_dict(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "stdp_optimizer": self.stdp_optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.stdp_optimizer.load_state_dict(state["stdp_optimizer"])
+
+
+@torch.no_grad()
+def evaluate(model: SpikingResNet, loader: DeviceLoader, config: TrainConfig):
+    """(loss, accuracy, spike rate per IF layer) over a whole split."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    with SpikeRateMonitor(model) as monitor, torch.autocast(
+        device_type=loader.device.type, dtype=torch.bfloat16, enabled=config.amp
+    ):
+        for x, y in loader.batches():
+            out, _ = model(to_time_major(x))
+            mean_out = out.mean(0)
+            nc = model.fc2.out_features
+            total_loss += bir_loss(mean_out, y, config.loss, nc).item() * len(y)
+            correct += int((mean_out.argmax(1) == y).sum())
+    model.train()
+    n = loader.num_samples
+    return total_loss / n, correct / n, monitor.rates()
+
+
+def to_time_major(x: torch.Tensor) -> torch.Tensor:
+    """Event batches arrive ``[B, T, ...]``; the network wants ``[T, B, ...]``."""
+    return x.transpose(0, 1) if x.dim() == 5 else x
+
+
+def mode_schedule(config: TrainConfig, steps_per_epoch: int) -> list[Mode]:
+    """The mode of every training step of the whole run."""
+    ratio = config.ratio_value
+    if config.granularity == "epoch":
+        per_epoch = modes(ratio, config.epochs, config.order)
+        return [m for m in per_epoch for _ in range(steps_per_epoch)]
+    return modes(ratio, config.epochs * steps_per_epoch, config.order)
+
+
+def build_for(config: TrainConfig, splits: DatasetSplits, device: torch.device):
+    info = REGISTRY[config.dataset]
+    model = build_model(
+        config.preset or info.preset,
+        in_channels=splits.in_channels,
+        num_classes=splits.num_classes,
+        time_steps=time_steps_for(config, splits),
+        neuron={"v_threshold": config.v_threshold, "reset": config.reset, "alpha": config.alpha},
+        stdp_linear=config.stdp_linear,
+    )
+    return model.to(device)
+
+
+def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:
+    if splits.is_events:
+        return splits.input_shape[0]
+    return config.time_steps or REGISTRY[config.dataset].time_steps
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+    if not p.exists():
+        raise FileNotFoundError(f"no checkpoint at {p}")
+    return torch.load(p, map_location="cpu", weights_only=False)
+
+
+EpochCallback = Callable[[EpochMetrics], None]
+
+
+def train(
+    config: TrainConfig,
+    callback: EpochCallback | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train one BIRIL run to completion (or resume one) and report its test accuracy.
+
+    ``callback(metrics)`` runs after every epoch, once the checkpoint is on disk;
+    ``progress(step, steps_per_epoch)`` after every training step (for progress bars).
+
+    >>> r = train(TrainConfig(dataset="digits", ratio="1:8:3", epochs=1))  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    splits = load_dataset(
+        config.dataset,
+        config.data_root,
+        val_fraction=config.val_fraction,
+        split_seed=config.split_seed,
+        download=config.download,
+        time_steps=config.time_steps,
+    )
+    seed_everything(config.seed)
+    model = build_for(config, splits, device)
+    train_loader = DeviceLoader(splits, "train", config.batch_size, device, train=True)
+    val_loader = DeviceLoader(splits, "val", max(config.batch_size, 256), device)
+    steps_per_epoch = len(train_loader)
+    schedule = mode_schedule(config, steps_per_epoch)
+    step = BIRILStep(model, config, total_steps=len(schedule))
+
+    start_epoch, history = 0, []
+    if config.resume_from:
+        state = load_checkpoint(config.resume_from)
+        model.load_state_dict(state["model"])
+        step.load_state_dict(state["step"])
+        start_epoch = state["epoch"]
+        history = [EpochMetrics(**h) for h in state["history"]]
+    ckpt_path = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None
+
+    model.train()
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i, (x, y) in enumerate(train_loader.batches(config.seed, epoch)):
+            loss, c = step(to_time_major(x), y, schedule[epoch * steps_per_epoch + i])
+            loss_sum += loss * len(y)
+            correct += c
+            seen += len(y)
+            if progress is not None:
+                progress(i + 1, steps_per_epoch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_seconds = time.perf_counter() - t0
+        val_loss, val_acc, rates = evaluate(model, val_loader, config)
+        metrics = EpochMetrics(
+            epoch=epoch + 1,
+            train_loss=loss_sum / seen,
+            train_acc=correct / seen,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            spike_rates=rates,
+            mode_counts=mode_counts(schedule[: (epoch + 1) * steps_per_epoch]),
+            epoch_seconds=time.perf_counter() - t0,
+            samples_per_s=seen / train_seconds,
+            lr=step.scheduler.get_last_lr()[0],
+            checkpoint=str(ckpt_path) if ckpt_path else None,
+        )
+        history.append(metrics)
+        if ckpt_path is not None:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": model.state_dict(),
+                    "step": step.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": [asdict(h) for h in history],
+                    "config": config.model_dump(),
+                },
+            )
+        if callback is not None:
+            callback(metrics)
+
+    test_loader = DeviceLoader(splits, "test", max(config.batch_size, 256), device)
+    test_loss, test_acc, _ = evaluate(model, test_loader, config)
+    last = history[-1]
+    return TrainResult(
+        val_acc=last.val_acc,
+        val_loss=last.val_loss,
+        test_acc=test_acc,
+        test_loss=test_loss,
+        mode_counts=mode_counts(schedule),
+        epochs=config.epochs,
+        seconds=time.perf_counter() - started,
+        ratio=config.ratio,
+        fractions=config.ratio_value.fractions,
+        spike_rates=last.spike_rates,
+        checkpoint=str(ckpt_path) if ckpt_path else None,
+        history=history,
+    )
+
