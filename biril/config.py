@@ -115,6 +115,8 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field; check the spelling against the documented fields"
+        if e["type"] not in ("extra_forbidden", "value_error", "missing"):
+            msg = f"{msg} (got {e['input']!r})"
         lines.append(f"{prefix}{loc}: {msg}")
     return "; ".join(lines)
 

@@ -294,6 +294,7 @@ def train(
         state = load_checkpoint(config.resume_from)
         model.load_state_dict(state["model"])
         step.load_state_dict(state["step"])
+        step.scheduler.T_max = max(1, len(schedule))  # the run may have been extended
         start_epoch = state["epoch"]
         history = [EpochMetrics(**h) for h in state["history"]]
     ckpt_path = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None

@@ -1,0 +1,218 @@
+"""``biril``: the one command-line face of the trainer, sweeps, cluster and analysis.
+
+Sweeps, cluster and analysis commands are imported lazily by their own modules, so
+``biril train`` never pays for Ray. Every user error ends as one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_USAGE = 2
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix; printed as one line, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """BIRIL Sweeps: spiking ResNets trained by STDP : STBP : STDP-STBP ratios."""
+
+
+def _given(**options) -> dict:
+    """Only the options the user actually set, so YAML and defaults fill the rest."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(), help="YAML file of TrainConfig fields.")
+@click.option("--dataset", help="Dataset name (digits, mnist, cifar10, ...).")
+@click.option("--data-root", help="Where datasets live (else $BIRIL_DATA, ~/.cache/biril/data).")
+@click.option("--download", is_flag=True, default=None, help="Download missing data.")
+@click.option("--ratio", help="STDP:STBP:STDP-STBP, e.g. 1:8:3.")
+@click.option("--order", help="interleaved | blocked.")
+@click.option("--granularity", help="iteration | epoch.")
+@click.option("--cyclic", help="STDP-STBP variant: sequential | fused.")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float, help="STBP learning rate.")
+@click.option("--optimizer", help="adam | sgd.")
+@click.option("--stdp-lr", type=float, help="STDP learning rate η.")
+@click.option("--tau-plus", type=float)
+@click.option("--tau-minus", type=float)
+@click.option("--a-plus", type=float)
+@click.option("--a-minus", type=float)
+@click.option("--stdp-linear/--no-stdp-linear", default=None, help="Also apply STDP to FC1.")
+@click.option("--synaptic-norm/--no-synaptic-norm", default=None)
+@click.option("--loss", help="mse | ce.")
+@click.option("--time-steps", type=int)
+@click.option("--preset", help="small | paper18.")
+@click.option("--seed", type=int)
+@click.option("--device", help="cpu | cuda | cuda:N (default: cuda if available).")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA.")
+@click.option("--output-dir", help="Checkpoint folder (default runs/<dataset>-<ratio>-seed<S>).")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --output-dir.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def train(config_file, resume, as_json, **options) -> None:
+    """Train one BIRIL run and report validation and test accuracy."""
+    from .config import ConfigError, TrainConfig, build_config
+
+    fields = _given(**options)
+    try:
+        if config_file:
+            if not Path(config_file).is_file():
+                raise UserError(f"--config: no such file {config_file}; pass a YAML file path")
+            config = TrainConfig.from_yaml(config_file, **fields)
+        else:
+            config = build_config(**fields)
+        if config.output_dir is None:
+            ratio = config.ratio.replace(":", "-")
+            config.output_dir = f"runs/{config.dataset}-{ratio}-seed{config.seed}"
+        ckpt = Path(config.output_dir) / "checkpoint.pt"
+        if resume and ckpt.exists():
+            config.resume_from = str(ckpt)
+    except ConfigError as e:
+        raise UserError(_as_flags(str(e))) from None
+    result = _run_training(config, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(result.summary()))
+
+
+def _as_flags(message: str) -> str:
+    """``time_steps: ...`` → ``--time-steps: ...``: name the field as the user typed it."""
+    field, sep, rest = message.partition(": ")
+    return f"--{field.replace('_', '-')}{sep}{rest}" if sep and field.isidentifier() else message
+
+
+def _run_training(config, quiet: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .datasets import DatasetError
+    from .trainer import DivergenceError, train
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("train", total=None, epoch=1, epochs=config.epochs, status="")
+
+        def on_step(i: int, n: int) -> None:
+            bar.update(task, completed=i, total=n)
+
+        def on_epoch(m) -> None:
+            line = (
+                f"epoch {m.epoch:>3}/{config.epochs}  loss {m.train_loss:.4f}  "
+                f"train {m.train_acc:.2%}  val {m.val_acc:.2%}  "
+                f"{m.epoch_seconds:.1f}s  {m.samples_per_s:.0f} samples/s"
+            )
+            bar.console.print(line)
+            bar.update(task, completed=0, epoch=m.epoch + 1, status=f"val {m.val_acc:.2%}")
+
+        try:
+            result = train(config, callback=on_epoch, progress=on_step)
+        except (DatasetError, DivergenceError, FileNotFoundError) as e:
+            raise UserError(str(e)) from None
+        except RuntimeError as e:
+            if "CUDA is not available" in str(e):
+                raise UserError(str(e)) from None
+            raise
+    _print_summary(console, config, result)
+    return result
+
+
+def _print_summary(console, config, result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"BIRIL {config.dataset}  ratio {config.ratio}", show_header=False)
+    table.add_row("validation accuracy", f"{result.val_acc:.2%}")
+    table.add_row("test accuracy", f"{result.test_acc:.2%}")
+    counts = result.mode_counts
+    table.add_row(
+        "steps STDP / STBP / STDP-STBP",
+        f"{counts['stdp']} / {counts['stbp']} / {counts['stdp_stbp']}",
+    )
+    table.add_row("epochs", str(result.epochs))
+    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row("checkpoint", str(result.checkpoint))
+    console.print(table)
+
+
+@cli.command()
+@click.option("--preset", "presets", multiple=True, help="small | paper18 (repeatable).")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--time-steps", default=4, show_default=True)
+@click.option("--reps", default=5, show_default=True, help="Timed repetitions per mode.")
+@click.option("--warmup", default=2, show_default=True)
+@click.option("--device", default=None, help="cpu | cuda | cuda:N.")
+@click.option("--json", "as_json", is_flag=True)
+def bench(presets, batch_size, time_steps, reps, warmup, device, as_json) -> None:
+    """Time one training step per mode; print medians and mode-to-STBP ratios."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .bench import step_ratios, time_steps_per_mode
+
+    if reps < 1 or warmup < 0:
+        raise UserError("--reps must be >= 1 and --warmup >= 0")
+    timings = []
+    console = Console(stderr=True)
+    for preset in presets or ("small", "paper18"):
+        if preset not in ("small", "paper18"):
+            raise UserError(f"--preset: unknown preset {preset!r}; choose small or paper18")
+        console.print(f"timing {preset} (batch {batch_size}, T={time_steps}) ...")
+        timings += time_steps_per_mode(
+            preset,
+            batch_size=batch_size,
+            time_steps=time_steps,
+            reps=reps,
+            warmup=warmup,
+            device=device,
+        )
+    ratios = step_ratios(timings)
+    if as_json:
+        click.echo(json.dumps({"steps": [asdict(t) for t in timings], "ratios": ratios}))
+        return
+    table = Table(title="one training step (median)")
+    for col in ("preset", "mode", "median ms", "samples/s"):
+        table.add_column(col)
+    for t in timings:
+        table.add_row(t.preset, t.mode, f"{t.median_s * 1e3:.1f}", f"{t.samples_per_s:.0f}")
+    Console().print(table)
+    for preset, r in ratios.items():
+        click.echo(
+            f"{preset}: STDP-STBP/STBP = {r['stdp_stbp_over_stbp']:.3f}   "
+            f"STDP/STBP = {r['stdp_over_stbp']:.3f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click's usage errors also become one line and exit status 2."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

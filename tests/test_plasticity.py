@@ -1,0 +1,105 @@
+"""The fast trace-form STDP against a naive O(T²) all-pairs sum of Eq. 3."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from biril.plasticity import renormalize_, stdp_delta_conv2d, stdp_delta_linear
+
+
+def pair_weight(t_pre: int, t_post: int, tp, tm, ap, am) -> float:
+    """Eq. 3 kernel: causal pairs (t_post >= t_pre) potentiate, the others depress."""
+    if t_post >= t_pre:
+        return ap * math.exp(-(t_post - t_pre) / tp)
+    return -am * math.exp(-(t_pre - t_post) / tm)
+
+
+def naive_linear(pre, post, tp, tm, ap, am):
+    T, B = pre.shape[:2]
+    dw = torch.zeros(post.shape[2], pre.shape[2], dtype=torch.float64)
+    for t1 in range(T):
+        for t2 in range(T):
+            w = pair_weight(t1, t2, tp, tm, ap, am)
+            dw += w * torch.einsum("bo,bi->oi", post[t2].double(), pre[t1].double())
+    return dw / (B * T)
+
+
+def naive_conv(pre, post, k, stride, padding, tp, tm, ap, am):
+    """Every (pre spike, post spike) pair of every synapse, via explicit patches."""
+    T, B, c_in = pre.shape[:3]
+    c_out, h_out, w_out = post.shape[2:]
+    dw = torch.zeros(c_out, c_in * k * k, dtype=torch.float64)
+    for t1 in range(T):
+        patches = F.unfold(pre[t1].double(), k, padding=padding, stride=stride)  # [B, CKK, L]
+        for t2 in range(T):
+            w = pair_weight(t1, t2, tp, tm, ap, am)
+            post_flat = post[t2].double().flatten(2)  # [B, C_out, L]
+            dw += w * torch.einsum("bol,bil->oi", post_flat, patches)
+    return dw.view(c_out, c_in, k, k) / (B * h_out * w_out * T)
+
+
+def spikes(*shape, p=0.3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(*shape, generator=g) < p).float()
+
+
+PARAMS = [(2.0, 2.0, 1.0, 1.0), (3.0, 1.5, 0.7, 1.3)]
+
+
+@pytest.mark.parametrize("tp,tm,ap,am", PARAMS)
+@pytest.mark.parametrize("T", [1, 4, 6])
+def test_linear_matches_pair_sum(tp, tm, ap, am, T):
+    pre, post = spikes(T, 3, 5, seed=1), spikes(T, 3, 4, seed=2)
+    fast = stdp_delta_linear(pre, post, tau_plus=tp, tau_minus=tm, a_plus=ap, a_minus=am)
+    assert fast.shape == (4, 5)
+    torch.testing.assert_close(fast.double(), naive_linear(pre, post, tp, tm, ap, am))
+
+
+def test_linear_hand_computed_pair():
+    # One pre spike at t=0, one post spike at t=1: only LTP, A+·exp(-1/2), over B·T = 2.
+    pre = torch.tensor([[[1.0]], [[0.0]]])
+    post = torch.tensor([[[0.0]], [[1.0]]])
+    assert stdp_delta_linear(pre, post).item() == pytest.approx(math.exp(-0.5) / 2)
+    # Reversed order: post at t=0, pre at t=1 → only LTD, −A−·exp(-1/2) / 2.
+    assert stdp_delta_linear(post, pre).item() == pytest.approx(-math.exp(-0.5) / 2)
+    # Same step counts as causal: +A+ / (B·T).
+    both = torch.tensor([[[1.0]]])
+    assert stdp_delta_linear(both, both).item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("tp,tm,ap,am", PARAMS)
+@pytest.mark.parametrize(
+    "k,stride,padding,hw", [(3, 1, 1, 6), (3, 2, 1, 7), (1, 2, 0, 6), (3, 1, 0, 5)]
+)
+def test_conv_matches_pair_sum(tp, tm, ap, am, k, stride, padding, hw):
+    T, B, c_in, c_out = 4, 2, 3, 5
+    pre = spikes(T, B, c_in, hw, hw, seed=3)
+    h_out = (hw + 2 * padding - k) // stride + 1
+    post = spikes(T, B, c_out, h_out, h_out, seed=4)
+    fast = stdp_delta_conv2d(
+        pre, post, (c_out, c_in, k, k), stride=stride, padding=padding,
+        tau_plus=tp, tau_minus=tm, a_plus=ap, a_minus=am,
+    )
+    ref = naive_conv(pre, post, k, stride, padding, tp, tm, ap, am)
+    torch.testing.assert_close(fast.double(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_analog_presynaptic_input():
+    # The stem sees analog currents, not spikes: the pair sum is bilinear, so it still holds.
+    g = torch.Generator().manual_seed(5)
+    pre = torch.randn(3, 2, 2, 5, 5, generator=g)
+    post = spikes(3, 2, 4, 5, 5, seed=6)
+    fast = stdp_delta_conv2d(pre, post, (4, 2, 3, 3), padding=1)
+    torch.testing.assert_close(
+        fast.double(), naive_conv(pre, post, 3, 1, 1, 2.0, 2.0, 1.0, 1.0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_renormalize_restores_each_filter_norm():
+    w = torch.randn(4, 3, 3, 3)
+    norms = w.flatten(1).norm(dim=1)
+    w2 = w + torch.randn_like(w)
+    renormalize_(w2, norms.view(-1, 1, 1, 1))
+    torch.testing.assert_close(w2.flatten(1).norm(dim=1), norms)

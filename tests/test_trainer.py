@@ -1,0 +1,179 @@
+"""Each BIRIL mode moves exactly the weights the DESIGN table says, by exactly its rule."""
+
+import copy
+
+import pytest
+import torch
+
+from biril import DivergenceError, TrainConfig, train
+from biril.models import build_model
+from biril.plasticity import STDPParams, filter_norms, renormalize_, stdp_delta
+from biril.schedule import Mode
+from biril.trainer import BIRILStep, bir_loss
+
+LR, STDP_LR = 0.05, 0.02
+
+
+def setup(stdp_linear=False, cyclic="sequential"):
+    torch.manual_seed(0)
+    model = build_model("small", 1, 10, time_steps=3, stdp_linear=stdp_linear)
+    config = TrainConfig(optimizer="sgd", momentum=0.0, lr=LR, stdp_lr=STDP_LR, cyclic=cyclic)
+    step = BIRILStep(model, config, total_steps=1000)
+    x = torch.randn(8, 1, 8, 8)
+    y = torch.arange(8) % 10
+    return model, step, x, y
+
+
+def reference_grads(model, x, y):
+    """Plain autograd on an independent copy: the STBP gradient of every parameter."""
+    ref = copy.deepcopy(model)
+    out, records = ref(x, record=True)
+    bir_loss(out.mean(0), y, "mse", 10).backward()
+    grads = {n: p.grad.clone() for n, p in ref.named_parameters()}
+    # Records of the copy hold the spikes of the same forward (same weights, same input).
+    layers = dict(ref.named_modules())
+    names = {id(m): n for n, m in layers.items()}
+    recs = [(names[id(layer)], pre, post) for layer, pre, post in records]
+    return grads, recs
+
+
+def expected_stdp(weight, layer, pre, post):
+    delta = stdp_delta(layer, pre, post, STDPParams())
+    w = weight + STDP_LR * delta
+    renormalize_(w, filter_norms(weight))
+    return w
+
+
+def stdp_names(model):
+    return {n + ".weight" for n, m in model.named_modules() if m in model.stdp_layers()}
+
+
+def test_stdp_iteration_moves_convs_by_stdp_only_and_the_rest_by_gradient():
+    model, step, x, y = setup()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads, recs = reference_grads(model, x, y)
+    modules = dict(model.named_modules())
+    step(x, y, Mode.STDP)
+    after = dict(model.named_parameters())
+    conv = stdp_names(model)
+    assert len(conv) == 6  # stem, 2 convs per block x 2 blocks, one shortcut
+    for name, pre, post in recs:
+        w = expected_stdp(before[name + ".weight"], modules[name], pre, post)
+        torch.testing.assert_close(after[name + ".weight"].detach(), w)
+    for name, p in after.items():
+        if name not in conv:
+            torch.testing.assert_close(p.detach(), before[name] - LR * grads[name])
+
+
+def test_stbp_iteration_is_a_plain_gradient_step_everywhere():
+    model, step, x, y = setup()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads, _ = reference_grads(model, x, y)
+    step(x, y, Mode.STBP)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), before[name] - LR * grads[name])
+
+
+def test_stdp_stbp_sequential_is_stbp_then_stdp_on_the_same_spikes():
+    model, step, x, y = setup()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads, recs = reference_grads(model, x, y)
+    modules = dict(model.named_modules())
+    step(x, y, Mode.STDP_STBP)
+    after = dict(model.named_parameters())
+    conv = stdp_names(model)
+    for name, pre, post in recs:
+        stbp = before[name + ".weight"] - LR * grads[name + ".weight"]
+        w = expected_stdp(stbp, modules[name], pre, post)
+        torch.testing.assert_close(after[name + ".weight"].detach(), w)
+    for name, p in after.items():
+        if name not in conv:
+            torch.testing.assert_close(p.detach(), before[name] - LR * grads[name])
+
+
+def test_fused_normalizes_the_combined_update_to_the_pre_iteration_norm():
+    model, step, x, y = setup(cyclic="fused")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads, recs = reference_grads(model, x, y)
+    modules = dict(model.named_modules())
+    step(x, y, Mode.STDP_STBP)
+    after = dict(model.named_parameters())
+    for name, pre, post in recs:
+        w0 = before[name + ".weight"]
+        delta = stdp_delta(modules[name], pre, post, STDPParams())
+        w = w0 - LR * grads[name + ".weight"] + STDP_LR * delta
+        renormalize_(w, filter_norms(w0))
+        torch.testing.assert_close(after[name + ".weight"].detach(), w)
+
+
+def test_stdp_linear_option_includes_fc1():
+    model, step, x, y = setup(stdp_linear=True)
+    assert model.fc1 in model.stdp_layers()
+    before = model.fc1.weight.detach().clone()
+    grads, recs = reference_grads(model, x, y)
+    step(x, y, Mode.STDP)
+    (name, pre, post), = [r for r in recs if r[0] == "fc1"]
+    w = expected_stdp(before, model.fc1, pre, post)
+    torch.testing.assert_close(model.fc1.weight.detach(), w)
+
+
+def test_stdp_iteration_computes_no_conv_weight_gradient():
+    model, step, x, y = setup()
+    seen = []
+    for w in step.stdp_weights:
+        w.register_hook(lambda g: seen.append(g))
+    step(x, y, Mode.STDP)
+    assert seen == []
+    step(x, y, Mode.STBP)
+    assert len(seen) == len(step.stdp_weights)
+
+
+def test_nan_loss_stops_with_a_clear_error():
+    model, step, x, y = setup()
+    with torch.no_grad():
+        model.fc2.bias.fill_(float("inf"))  # what a diverged run's weights look like
+    with pytest.raises(DivergenceError, match="loss became (nan|inf)"):
+        step(x, y, Mode.STBP)
+
+
+def tiny(**kw):
+    return TrainConfig(dataset="digits", epochs=3, batch_size=128, seed=3, **kw)
+
+
+def test_resume_gives_the_same_final_weights(tmp_path):
+    full = train(tiny(output_dir=str(tmp_path / "a")))
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_two(m):
+        if m.epoch == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(tiny(output_dir=str(tmp_path / "b")), callback=crash_after_two)
+    resumed = train(
+        tiny(output_dir=str(tmp_path / "b"), resume_from=str(tmp_path / "b" / "checkpoint.pt"))
+    )
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert resumed.test_acc == full.test_acc
+    assert [h.epoch for h in resumed.history] == [1, 2, 3]
+
+
+def test_training_learns_digits_and_counts_modes():
+    result = train(TrainConfig(dataset="digits", epochs=3, ratio="1:2:1"))
+    assert result.val_acc > 0.6  # 10 classes: chance is 0.1
+    assert 0.0 <= result.test_acc <= 1.0
+    total = sum(result.mode_counts.values())
+    assert result.mode_counts == {"stdp": total // 4, "stbp": total // 2, "stdp_stbp": total // 4}
+
+
+def test_epoch_granularity_assigns_one_mode_per_epoch():
+    modes_seen = []
+    result = train(tiny(ratio="1:1:1", granularity="epoch"), callback=modes_seen.append)
+    per_epoch = result.mode_counts["stdp"]
+    assert result.mode_counts == {"stdp": per_epoch, "stbp": per_epoch, "stdp_stbp": per_epoch}
+    assert modes_seen[0].mode_counts == {"stdp": per_epoch, "stbp": 0, "stdp_stbp": 0}
