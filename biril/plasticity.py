@@ -1,14 +1,14 @@
 """Trace-based STDP (paper Eq. 3) for linear and conv layers, and its application.
 
-The all-pairs sum of Eq. 3 is computed exactly with two exponential traces — a scan over
-``T`` — and one correlation per layer: a matmul for linear layers, a conv weight-gradient
-for conv layers. Both STDP terms are stacked along the batch axis so each layer costs a
-single kernel call, and no ``[B, C_out, C_in, H, W]`` temporary is ever built.
+The all-pairs sum of Eq. 3 is computed exactly: the presynaptic spikes are mixed over time
+by the ``T×T`` pair kernel (the forward LTP trace and a backward LTD trace in one matrix),
+then correlated once with the postsynaptic spikes — a matmul for linear layers, a conv
+weight-gradient for conv layers. One kernel call per layer over ``T·B`` samples; no
+``[B, C_out, C_in, H, W]`` temporary is ever built.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -25,32 +25,28 @@ class STDPParams:
     a_minus: float = 1.0
 
 
-def _trace(spikes: torch.Tensor, decay: float) -> torch.Tensor:
-    """``z_t = decay·z_{t-1} + s_t`` from ``z_{-1} = 0``, for all ``t`` at once."""
-    out = torch.empty_like(spikes)
-    z = torch.zeros_like(spikes[0])
-    for t in range(spikes.shape[0]):
-        z = decay * z + spikes[t]
-        out[t] = z
-    return out
+def pair_kernel(T: int, p: STDPParams) -> torch.Tensor:
+    """``K[t_pre, t_post]``: the Eq. 3 weight of a spike pair at those two steps.
 
-
-def _stdp_pairs(pre: torch.Tensor, post: torch.Tensor, p: STDPParams):
-    """Stacked (input, output) operands whose correlation is the un-normalized ΔW.
-
-    LTP: ``A+ · corr(post_t, x_t)``; LTD: ``−A− · corr(λ−·y_{t−1}, pre_t)``.
+    ``A+·λ+^(t_post−t_pre)`` when ``t_post ≥ t_pre`` (same step counts as causal),
+    ``−A−·λ−^(t_pre−t_post)`` otherwise.
     """
-    lam_p = math.exp(-1.0 / p.tau_plus)
-    lam_m = math.exp(-1.0 / p.tau_minus)
-    pre = pre.float()
-    post = post.float()
-    x = _trace(pre, lam_p)
-    y = _trace(post, lam_m)
-    y_prev = torch.zeros_like(y)
-    y_prev[1:] = y[:-1]
-    inputs = torch.cat([x, pre]).flatten(0, 1)
-    outputs = torch.cat([p.a_plus * post, (-p.a_minus * lam_m) * y_prev]).flatten(0, 1)
-    return inputs, outputs
+    t = torch.arange(T, dtype=torch.float64)
+    lag = t[None, :] - t[:, None]  # t_post - t_pre
+    ltp = p.a_plus * torch.exp(-lag.clamp_min(0) / p.tau_plus)
+    ltd = -p.a_minus * torch.exp(lag.clamp_max(0) / p.tau_minus)
+    return torch.where(lag >= 0, ltp, ltd).float()
+
+
+def _presynaptic_drive(pre: torch.Tensor, p: STDPParams) -> torch.Tensor:
+    """``z_t = Σ_s K[s, t]·pre_s``: every presynaptic spike's weight on a post spike at t.
+
+    Equal to the forward trace ``A+·x_t`` minus a backward-in-time trace for LTD, so
+    ``ΔW = Σ_t corr(post_t, z_t)`` is the exact all-pairs sum of Eq. 3 — and costs one
+    correlation over ``T·B`` samples instead of two (LTP and LTD) over ``2·T·B``.
+    """
+    K = pair_kernel(pre.shape[0], p).to(pre.device)
+    return torch.tensordot(K.t(), pre.float(), dims=1)
 
 
 def stdp_delta_linear(
@@ -67,8 +63,8 @@ def stdp_delta_linear(
     Normalized by ``B·T`` so the step size does not depend on batch size or time steps.
     """
     T, B = pre.shape[:2]
-    inputs, outputs = _stdp_pairs(pre, post, STDPParams(tau_plus, tau_minus, a_plus, a_minus))
-    return outputs.transpose(0, 1) @ inputs / (B * T)
+    z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus))
+    return post.float().flatten(0, 1).t() @ z.flatten(0, 1) / (B * T)
 
 
 def stdp_delta_conv2d(
@@ -90,9 +86,10 @@ def stdp_delta_conv2d(
     """
     T, B = pre.shape[:2]
     h_out, w_out = post.shape[-2:]
-    inputs, outputs = _stdp_pairs(pre, post, STDPParams(tau_plus, tau_minus, a_plus, a_minus))
+    z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus))
     delta = torch.nn.grad.conv2d_weight(
-        inputs, tuple(weight_shape), outputs, stride=stride, padding=padding
+        z.flatten(0, 1), tuple(weight_shape), post.float().flatten(0, 1),
+        stride=stride, padding=padding,
     )
     return delta / (B * h_out * w_out * T)
 
