@@ -1,0 +1,57 @@
+"""Results store → pandas, accuracy surfaces on the ratio simplex, HTML report, best ratio.
+
+Reads only the results store written by ``biril sweep`` (one Optuna study per sweep, trial
+user attrs per the results-store contract); never talks to a live Ray cluster. The public
+names load lazily, so ``import analysis.cli`` (done by every ``biril`` command) stays cheap.
+
+Example::
+
+    import analysis
+    trials = analysis.load_trials("biril-results", dataset="digits")
+    best = analysis.best_ratio("digits", storage="biril-results")
+    analysis.write_report("biril-results", output="report.html")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analysis.best import BestRatio, best_ratio
+    from analysis.report import write_report
+    from analysis.stats import summarize_ratios, t_interval
+    from analysis.store import StoreError, load_curves, load_trials
+    from analysis.surface import Surface, fit_surface
+
+_EXPORTS = {
+    "BestRatio": "analysis.best",
+    "best_ratio": "analysis.best",
+    "write_report": "analysis.report",
+    "summarize_ratios": "analysis.stats",
+    "t_interval": "analysis.stats",
+    "StoreError": "analysis.store",
+    "load_curves": "analysis.store",
+    "load_trials": "analysis.store",
+    "Surface": "analysis.surface",
+    "fit_surface": "analysis.surface",
+}
+__all__ = [
+    "BestRatio",
+    "StoreError",
+    "Surface",
+    "best_ratio",
+    "fit_surface",
+    "load_curves",
+    "load_trials",
+    "summarize_ratios",
+    "t_interval",
+    "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -53,7 +53,7 @@ def _given(**options) -> dict:
 @click.option("--synaptic-norm/--no-synaptic-norm", default=None)
 @click.option("--loss", help="mse | ce.")
 @click.option("--time-steps", type=int)
-@click.option("--preset", help="small | paper18.")
+@click.option("--preset", help="small | mnist | paper18 (default: the dataset's).")
 @click.option("--seed", type=int)
 @click.option("--device", help="cpu | cuda | cuda:N (default: cuda if available).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA.")

@@ -38,7 +38,7 @@ class TrainConfig(BaseModel):
     cyclic: Literal["sequential", "fused"] = "sequential"
 
     # Network
-    preset: Literal["small", "paper18"] | None = None
+    preset: str | None = None
     time_steps: int | None = Field(None, ge=1)
     v_threshold: float = Field(1.0, gt=0.0)
     reset: Literal["hard", "soft"] = "hard"
@@ -84,6 +84,15 @@ class TrainConfig(BaseModel):
 
         if v not in REGISTRY:
             raise ValueError(f"unknown dataset {v!r}; choose one of: {', '.join(REGISTRY)}")
+        return v
+
+    @field_validator("preset")
+    @classmethod
+    def _check_preset(cls, v: str | None) -> str | None:
+        from .models import PRESETS
+
+        if v is not None and v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; choose one of: {', '.join(PRESETS)}")
         return v
 
     @field_validator("device")

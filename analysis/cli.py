@@ -1,0 +1,71 @@
+"""``biril report`` and ``biril best``: the analysis package's command-line face.
+
+Only click and the standard library are imported here; pandas, Optuna, Plotly and
+scikit-learn load inside the commands, so registering them costs other commands nothing.
+Store problems end as one ``error: ...`` line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+EXIT_USAGE = 2
+STORAGE_HELP = (
+    "Results folder (its biril.db) or database URL, e.g. postgresql+psycopg2://... "
+    "[default: $BIRIL_RESULTS, else ./biril-results]"
+)
+
+
+@click.command("report")
+@click.option("--storage", help=STORAGE_HELP)
+@click.option("--dataset", help="Only this dataset [default: every dataset in the store].")
+@click.option("-o", "--output", default="report.html", show_default=True,
+              help="HTML file to write.")
+def report_command(storage: str | None, dataset: str | None, output: str) -> None:
+    """Write one self-contained HTML report of the sweeps in the results store."""
+    from analysis.report import write_report
+
+    path = _or_exit(lambda: write_report(storage, dataset=dataset, output=output))
+    click.echo(f"report: {path}")
+
+
+@click.command("best")
+@click.option("--dataset", required=True, help="Dataset whose best ratio to look up.")
+@click.option("--storage", help=STORAGE_HELP)
+@click.option("--metric", type=click.Choice(["val_acc", "test_acc"]), default="val_acc",
+              show_default=True, help="Metric whose mean over seeds picks the ratio.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def best_command(dataset: str, storage: str | None, metric: str, as_json: bool) -> None:
+    """Print the best-measured ratio of a dataset (full runs, mean over seeds)."""
+    from analysis.best import best_ratio
+
+    best = _or_exit(lambda: best_ratio(dataset, storage=storage, metric=metric))
+    if as_json:
+        click.echo(json.dumps(best.model_dump(mode="json")))
+        return
+    ratio = ", ".join(f"{v:.3f}" for v in best.ratio)
+    ci = "no CI (1 seed)" if best.ci is None else f"95% CI [{best.ci[0]:.4f}, {best.ci[1]:.4f}]"
+    test = "—" if best.test_acc is None else f"{best.test_acc:.4f}"
+    click.echo(f"{best.dataset}: best ratio {best.ratio_int} ({ratio}) in study {best.study}")
+    click.echo(
+        f"  val_acc {best.val_acc:.4f}, test_acc {test} over {best.n_seeds} seed(s); "
+        f"{metric} {ci}"
+    )
+    click.echo(f"  best run: trial {best.trial_id} (#{best.trial_number}), "
+               f"checkpoint {best.checkpoint}")
+
+
+def _or_exit(action: Callable[[], Any]) -> Any:
+    """Run ``action``; a store or input problem becomes ``error: ...`` and exit status 2."""
+    from analysis.store import StoreError
+
+    try:
+        return action()
+    except (StoreError, OSError) as err:
+        click.echo(f"error: {' '.join(str(err).split())}", err=True)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,383 @@
+"""``biril report``: one self-contained HTML page summarizing every sweep in the store.
+
+plotly.js is embedded once in the page head, so the file opens offline and can be mailed.
+Per dataset: the accuracy surface and its uncertainty, the top ratios with 95% CIs over
+seeds, baselines and the paper's ratios against the best, the optimization history, learning
+curves and Optuna's parameter importances; with several datasets, a comparison first.
+
+Example::
+
+    import analysis
+    path = analysis.write_report("biril-results", output="report.html")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.ratios import (
+    BASELINES,
+    LABELS,
+    PAPER_BEST,
+    PAPER_RATIOS,
+    closest_int_ratio,
+    fractions,
+    simplex_distance,
+)
+from analysis.stats import full_runs, summarize_ratios
+from analysis.store import display_url, load_frames, open_storage, storage_url
+from analysis.surface import Surface, fit_surface
+
+TOP_RATIOS = 10
+# A measured ratio within this simplex distance of a reference ratio is that ratio.
+SAME_RATIO = 0.01
+FRACTION_COLUMNS = ["ratio_stdp", "ratio_stbp", "ratio_stdp_stbp"]
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ccc; padding-top: 1em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
+tr.best td { background: #fff6cc; font-weight: 600; }
+.note { color: #666; font-size: 0.92em; }
+"""
+
+
+@dataclass
+class DatasetView:
+    """Everything the report shows about one dataset."""
+
+    name: str
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    summary: pd.DataFrame
+    surface: Surface | None
+    surface_note: str
+
+    @property
+    def best(self) -> pd.Series | None:
+        return None if self.summary.empty else self.summary.iloc[0]
+
+
+def write_report(
+    storage: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    output: str | os.PathLike = "report.html",
+) -> Path:
+    """Write the HTML report of the store's sweeps (one dataset, or all) and return its path."""
+    import optuna
+    import plotly.offline
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials, curves = load_frames(storage, dataset)
+    views = [
+        _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
+        for name in sorted(trials["dataset"].unique())
+    ]
+    body = [
+        "<h1>BIRIL ratio sweeps</h1>",
+        f"<p class=note>Store {html.escape(display_url(storage_url(storage)))} · "
+        f"{len(trials)} trials in {trials['study'].nunique()} sweeps · generated "
+        f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
+        "STDP : STBP : STDP-STBP; accuracies are fractions; ± is the 95% t-interval over "
+        "seeds (full runs only).</p>",
+        _contents(views),
+    ]
+    if len(views) > 1:
+        body.append(_comparison_section(views))
+    for view in views:
+        body.append(_dataset_section(view, storage))
+    page = (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        "<title>BIRIL ratio sweeps report</title>"
+        f"<style>{STYLE}</style>"
+        f"<script type=\"text/javascript\">{plotly.offline.get_plotlyjs()}</script>"
+        "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    path = Path(output).expanduser().absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> DatasetView:
+    """Summaries (full runs) and the fitted surface (every completed trial) of one dataset.
+
+    The surface also takes the early-stopped trials, at the accuracy they had when ASHA
+    stopped them: they are why the scheduler stopped them (the bad regions of the simplex),
+    and without them a sweep whose full runs all sit near the optimum draws a flat simplex.
+    """
+    summary = summarize_ratios(trials, "val_acc")
+    runs = trials[trials["state"] == "COMPLETE"].dropna(subset=["val_acc"])
+    surface, note = None, ""
+    try:
+        surface = fit_surface(runs[FRACTION_COLUMNS].to_numpy(), runs["val_acc"].to_numpy())
+    except ValueError as err:
+        note = f"No surface yet: {err}."
+    return DatasetView(name, trials, curves, summary, surface, note)
+
+
+def _contents(views: list[DatasetView]) -> str:
+    items = [f"<li><a href=\"#ds-{html.escape(v.name)}\">{html.escape(v.name)}</a></li>"
+             for v in views]
+    if len(views) > 1:
+        items.insert(0, "<li><a href=\"#comparison\">comparison across datasets</a></li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def _comparison_section(views: list[DatasetView]) -> str:
+    from analysis.plots import comparison_figure
+
+    figure = comparison_figure([(v.name, v.trials, v.surface, v.best) for v in views])
+    header = ["dataset", "best ratio", "fractions", "val acc", "test acc", "seeds", "sweep",
+              "paper's best"]
+    rows = []
+    for view in views:
+        best = view.best
+        paper = PAPER_BEST.get(view.name, "—")
+        if best is None:
+            rows.append([view.name, "no full run yet", "", "", "", "", "", paper])
+            continue
+        rows.append([
+            view.name, best["ratio_int"], _fractions_text(best), _mean_ci(best, "val"),
+            _mean_ci(best, "test"), str(best["n_seeds"]), best["sweep"], paper,
+        ])
+    return (
+        "<h2 id=comparison>Comparison across datasets</h2>"
+        + _table(header, rows) + _figure_html(figure, "comparison")
+    )
+
+
+def _dataset_section(view: DatasetView, storage) -> str:
+    from analysis.plots import curves_figure, history_figure, surface_figure
+
+    n_full = len(full_runs(view.trials))
+    parts = [
+        f"<h2 id=\"ds-{html.escape(view.name)}\">{html.escape(view.name)}</h2>",
+        f"<p>{len(view.trials)} trials ({n_full} full runs) in sweeps "
+        f"{html.escape(', '.join(sorted(view.trials['sweep'].unique())))}.</p>",
+    ]
+    best = view.best
+    if best is not None:
+        parts.append(
+            f"<p><b>Best ratio {best['ratio_int']}</b> ({_fractions_text(best)}): val acc "
+            f"{_mean_ci(best, 'val')}, test acc {_mean_ci(best, 'test')} "
+            f"over {best['n_seeds']} seed(s), sweep {html.escape(best['sweep'])}.</p>"
+        )
+    if view.surface_note:
+        parts.append(f"<p class=note>{html.escape(view.surface_note)}</p>")
+    title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
+    figure = surface_figure(view.trials, view.surface, best, title)
+    parts.append(_figure_html(figure, f"surface-{view.name}"))
+    parts.append("<h3>Top ratios</h3>" + _top_table(view.summary))
+    parts.append("<h3>Baselines and the paper's ratios against the best</h3>"
+                 + _baseline_table(view))
+    parts.append("<h3>Optimization history</h3>")
+    figure = history_figure(view.trials, f"{view.name}: trials in order")
+    parts.append(_figure_html(figure, f"history-{view.name}"))
+    parts.append("<h3>Learning curves</h3>")
+    if view.curves.empty:
+        parts.append("<p class=note>No per-epoch curves recorded.</p>")
+    else:
+        figure = curves_figure(view.curves, view.trials, f"{view.name}: per-epoch metrics")
+        parts.append(_figure_html(figure, f"curves-{view.name}"))
+    parts.append("<h3>Which share matters (Optuna parameter importances, full runs)</h3>")
+    parts.append(_importances_html(storage, sorted(view.trials["study"].unique())))
+    return "\n".join(parts)
+
+
+def _top_table(summary: pd.DataFrame) -> str:
+    if summary.empty:
+        return "<p class=note>No full runs yet.</p>"
+    header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean ± 95% CI)",
+              "test acc (mean ± 95% CI)", "best run"]
+    rows = [
+        [str(rank + 1), row["ratio_int"], _fractions_text(row), row["sweep"],
+         str(row["n_seeds"]), _mean_ci(row, "val"), _mean_ci(row, "test"),
+         f"#{row['trial_number']} {'' if pd.isna(row['trial_id']) else row['trial_id']}"]
+        for rank, (_, row) in enumerate(summary.head(TOP_RATIOS).iterrows())
+    ]
+    return _table(header, rows, best_row=0)
+
+
+def _baseline_table(view: DatasetView) -> str:
+    """Pure baselines and the paper's ratios: measured (if run) and estimated, vs the best."""
+    best = view.best
+    references = list(BASELINES.items()) + [(f"paper {r}", r) for r in PAPER_RATIOS]
+    header = ["ratio", "a:b:c", "measured val acc", "seeds", "GP estimate", "Δ vs best"]
+    rows = []
+    for name, ratio in references:
+        measured = _measured(view.summary, fractions(ratio))
+        rows.append([
+            name, ratio,
+            _unfinished(view.trials, ratio) if measured is None else _mean_ci(measured, "val"),
+            "" if measured is None else str(measured["n_seeds"]),
+            _estimate(view.surface, fractions(ratio)), _delta(view, measured, ratio),
+        ])
+    best_row = None
+    if best is not None:
+        best_row = len(rows)
+        rows.append([
+            "best measured", best["ratio_int"], _mean_ci(best, "val"), str(best["n_seeds"]),
+            _estimate(view.surface, best[FRACTION_COLUMNS].to_numpy(dtype=float)), "+0.0000",
+        ])
+    if view.surface is not None:
+        top = view.surface.argmax
+        rows.append([
+            "surface max", f"≈{closest_int_ratio(top)} ({top[0]:.3f}, {top[1]:.3f}, {top[2]:.3f})",
+            "", "",
+            _estimate(view.surface, top), "",
+        ])
+    note = ("<p class=note>Δ vs best uses the measured mean where the ratio had full runs, "
+            "else the GP estimate.</p>")
+    return _table(header, rows, best_row=best_row) + note
+
+
+def _unfinished(trials: pd.DataFrame, ratio: str) -> str:
+    """What became of a ratio with no full run: stopped early (best such run), failed, not run."""
+    target = fractions(ratio)
+    runs = trials[[simplex_distance(f, target) <= SAME_RATIO
+                   for f in trials[FRACTION_COLUMNS].to_numpy()]]
+    stopped = runs[runs["state"] == "COMPLETE"].dropna(subset=["val_acc"])
+    if not stopped.empty:
+        top = stopped.loc[stopped["val_acc"].idxmax()]
+        return f"stopped early: {top['val_acc']:.4f} at epoch {top['epochs_completed']}"
+    return "failed" if not runs.empty else "not run"
+
+
+def _delta(view: DatasetView, measured: pd.Series | None, ratio: str) -> str:
+    """Reference minus best mean validation accuracy (measured if run, else estimated)."""
+    if view.best is None:
+        return "—"
+    if measured is not None:
+        value = measured["val_acc"]
+    elif view.surface is not None:
+        value = float(view.surface.estimate([fractions(ratio)])[0][0])
+    else:
+        return "—"
+    return f"{value - view.best['val_acc']:+.4f}"
+
+
+def _importances_html(storage, studies: list[str]) -> str:
+    """Optuna's importances per sweep, over its full runs; a note where it cannot tell."""
+    import optuna
+
+    from analysis.plots import importance_figure
+
+    rdb = open_storage(storage)
+    parts = []
+    try:
+        for name in studies:
+            study = optuna.load_study(study_name=name, storage=rdb)
+            done = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+            scratch = optuna.create_study(direction="maximize")
+            scratch.add_trials([_as_shares(t) for t in done if t.user_attrs.get("full_run")])
+            importances, problem = _importances(scratch)
+            if problem:
+                parts.append(f"<p class=note>{html.escape(name)}: {html.escape(problem)}</p>")
+            else:
+                figure = importance_figure(importances, name)
+                parts.append(_figure_html(figure, f"importance-{name}"))
+    finally:
+        rdb.engine.dispose()
+    return "\n".join(parts)
+
+
+def _as_shares(trial):
+    """The trial with the ratio's three shares as its parameters.
+
+    Sweeps search through their own parametrization (three uniforms, or one lattice
+    category); importances of the STDP, STBP and STDP-STBP shares are what a reader asks.
+    """
+    import optuna
+
+    share = optuna.distributions.FloatDistribution(0.0, 1.0)
+    fracs = fractions(trial.user_attrs["ratio"])
+    return optuna.trial.create_trial(
+        params={f"{label} share": float(f) for label, f in zip(LABELS, fracs, strict=True)},
+        distributions={f"{label} share": share for label in LABELS},
+        value=trial.value,
+    )
+
+
+def _importances(study) -> tuple[dict[str, float], str]:
+    """Optuna's parameter importances, or ``({}, why not)``.
+
+    Optuna answers "all equal" with only a warning when the runs are too few to split into
+    good and bad ones; equal bars would read as a finding, so that counts as "why not" too.
+    """
+    import optuna
+
+    n_runs = len(study.trials)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            importances = optuna.importance.get_param_importances(study)
+        except (ValueError, RuntimeError) as err:
+            return {}, f"cannot compute importances from {n_runs} full run(s) ({err})"
+    if any("will be equal" in str(w.message) for w in caught):
+        return {}, f"too few full runs ({n_runs}) for Optuna to rank the parameters"
+    if not importances:
+        return {}, "no parameter varies across the full runs"
+    return importances, ""
+
+
+def _measured(summary: pd.DataFrame, target) -> pd.Series | None:
+    """The summary row of this ratio with the most seeds (best mean on ties), if any."""
+    if summary.empty:
+        return None
+    near = summary[[simplex_distance(f, target) <= SAME_RATIO
+                    for f in summary[FRACTION_COLUMNS].to_numpy()]]
+    if near.empty:
+        return None
+    return near.sort_values(["n_seeds", "val_acc"], ascending=False).iloc[0]
+
+
+def _estimate(surface: Surface | None, ratio) -> str:
+    if surface is None:
+        return "—"
+    mean, std = surface.estimate([ratio])
+    return f"{mean[0]:.4f} ± {std[0]:.4f}"
+
+
+def _mean_ci(row: pd.Series, prefix: str) -> str:
+    """``mean ± half-width [low, high]``, or the bare mean with one seed."""
+    mean = row[f"{prefix}_acc"]
+    if pd.isna(mean):
+        return "—"
+    low, high = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
+    if pd.isna(low):
+        return f"{mean:.4f} (1 seed)"
+    return f"{mean:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def _fractions_text(row: pd.Series) -> str:
+    return ", ".join(f"{row[c]:.3f}" for c in FRACTION_COLUMNS)
+
+
+def _table(header: list[str], rows: list[list[str]], best_row: int | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    lines = []
+    for index, row in enumerate(rows):
+        cls = " class=best" if index == best_row else ""
+        cells = "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row)
+        lines.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
+def _figure_html(figure, name: str) -> str:
+    """The figure as a div (id ``name`` made HTML-safe) drawn by the page's plotly.js."""
+    return figure.to_html(
+        full_html=False, include_plotlyjs=False, include_mathjax=False,
+        div_id=re.sub(r"[^A-Za-z0-9_-]", "-", name),
+        config={"displaylogo": False, "responsive": True},
+    )

@@ -1,0 +1,288 @@
+"""Read the results store (one Optuna database, one study per sweep) into pandas.
+
+The store is written only by ``biril sweep`` (see the results-store contract); this module
+only reads it. It refuses to touch anything that is not an Optuna database — opening an
+Optuna storage on an arbitrary database would otherwise create Optuna's tables in it.
+
+Example::
+
+    import analysis
+    trials = analysis.load_trials("biril-results", dataset="digits")
+    trials.groupby("ratio_int").val_acc.mean()
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.ratios import closest_int_ratio, fractions
+
+DB_FILENAME = "biril.db"
+DEFAULT_ROOT = "biril-results"
+# Object-store schemes are results roots (Tune folders), never databases Optuna can open.
+OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "az", "hdfs")
+# Trial user attrs a finished trial must carry to be placed on the simplex and judged.
+REQUIRED_TRIAL_ATTRS = ("ratio", "seed", "stage", "full_run", "epochs_completed")
+OPTUNA_TABLES = {"studies", "trials", "trial_user_attributes", "version_info"}
+
+TRIAL_COLUMNS = [
+    "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "state",
+    "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int", "seed", "epochs_planned",
+    "epochs_completed", "full_run", "val_acc", "test_acc", "seconds", "spike_rates",
+    "checkpoint", "trial_dir",
+]
+CURVE_COLUMNS = [
+    "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "seed", "ratio_int",
+    "full_run", "epoch", "val_acc", "val_loss", "train_loss", "train_acc", "epoch_seconds",
+    "samples_per_s",
+]
+
+
+class StoreError(RuntimeError):
+    """The results store is missing, unreadable, empty, or lacks what was asked for."""
+
+
+@dataclass
+class StudyRecords:
+    """One sweep's study: its identity and its trials' rows and per-epoch curves."""
+
+    dataset: str
+    sweep: str
+    study: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    curves: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+def default_root() -> str:
+    """Results root when none is given: ``$BIRIL_RESULTS``, else ``./biril-results``."""
+    return os.environ.get("BIRIL_RESULTS") or DEFAULT_ROOT
+
+
+def storage_url(storage: str | os.PathLike | None) -> str:
+    """The SQLAlchemy URL for a results root folder, a ``.db`` file, or a URL (kept as is)."""
+    text = os.fspath(storage) if storage is not None else default_root()
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme in OBJECT_STORE_SCHEMES:
+            raise StoreError(
+                f"{text} is an object-store results root, which holds no database; "
+                "pass the sweep's --db URL (e.g. postgresql+psycopg2://...) as --storage"
+            )
+        return text
+    path = Path(text).expanduser().absolute()
+    db = path if path.is_file() else path / DB_FILENAME
+    if not db.is_file():
+        raise StoreError(
+            f"no results store at {path}: {db} does not exist; run `biril sweep` first, or "
+            "pass --storage with a results folder or a database URL"
+        )
+    return f"sqlite:///{db}"
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked, for messages and reports."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def open_storage(storage: str | os.PathLike | None):
+    """An Optuna RDB storage on an existing Optuna database, or a StoreError saying why not."""
+    import optuna
+    import sqlalchemy
+
+    url = storage_url(storage)
+    shown = display_url(url)
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except (sqlalchemy.exc.ArgumentError, ImportError) as err:
+        raise StoreError(f"cannot open database URL {shown}: {_first_line(err)}") from err
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        raise StoreError(
+            f"cannot read {shown} as a database: {_first_line(err)}; pass --storage with a "
+            "BIRIL results folder or an Optuna database URL"
+        ) from err
+    finally:
+        engine.dispose()
+    missing = sorted(OPTUNA_TABLES - tables)
+    if missing:
+        raise StoreError(
+            f"{shown} is not an Optuna results store (tables {', '.join(missing)} missing); "
+            "point --storage at the folder or database `biril sweep` wrote"
+        )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.storages.RDBStorage(url, skip_table_creation=True)
+    except (RuntimeError, sqlalchemy.exc.SQLAlchemyError) as err:
+        raise StoreError(f"cannot use {shown} as an Optuna store: {_first_line(err)}") from err
+
+
+def read_store(
+    storage: str | os.PathLike | None, dataset: str | None = None, sweep: str | None = None
+) -> list[StudyRecords]:
+    """Every BIRIL study in the store matching ``dataset``/``sweep``, with its trials."""
+    rdb = open_storage(storage)
+    shown = display_url(rdb.url)
+    try:
+        studies = [(s, _study_identity(s)) for s in rdb.get_all_studies()]
+        ours = [(s, ident) for s, ident in studies if ident is not None]
+        if not studies:
+            raise StoreError(f"results store {shown} holds no studies; run `biril sweep` first")
+        if not ours:
+            names = ", ".join(s.study_name for s, _ in studies)
+            raise StoreError(
+                f"results store {shown} holds no BIRIL sweep studies (found: {names}); studies "
+                "need the dataset/sweep user attrs or a '<dataset>/<sweep>' name"
+            )
+        selected = _select(ours, dataset, sweep, shown)
+        records = []
+        for study, (ds, sw) in selected:
+            record = StudyRecords(dataset=ds, sweep=sw, study=study.study_name)
+            for trial in rdb.get_all_trials(study._study_id, deepcopy=False):
+                _add_trial(record, trial)
+            records.append(record)
+    finally:
+        rdb.engine.dispose()
+    return records
+
+
+def load_trials(
+    storage: str | os.PathLike | None, dataset: str | None = None, sweep: str | None = None
+) -> pd.DataFrame:
+    """One row per trial of every matching sweep (columns: ``TRIAL_COLUMNS``).
+
+    ``storage`` is a results root folder (its ``biril.db``), a SQLite file, or any SQLAlchemy
+    URL Optuna accepts. Trials not yet reported (no ratio attr, not finished) are left out.
+    """
+    return load_frames(storage, dataset, sweep)[0]
+
+
+def load_curves(
+    storage: str | os.PathLike | None, dataset: str | None = None, sweep: str | None = None
+) -> pd.DataFrame:
+    """Per-epoch metrics of every trial, one row per (trial, epoch) (``CURVE_COLUMNS``)."""
+    return load_frames(storage, dataset, sweep)[1]
+
+
+def load_frames(
+    storage: str | os.PathLike | None, dataset: str | None = None, sweep: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(load_trials(...), load_curves(...))`` from one read of the store."""
+    records = read_store(storage, dataset, sweep)
+    rows, curve_rows = [], []
+    for record in records:
+        rows.extend(record.rows)
+        for row, curve in zip(record.rows, record.curves, strict=True):
+            ident = {k: row[k] for k in CURVE_COLUMNS[:9]}
+            for point in curve:
+                curve_rows.append({**ident, **{k: point.get(k) for k in CURVE_COLUMNS[9:]}})
+    trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS).astype({"full_run": bool})
+    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"full_run": bool})
+    curves = curves.sort_values(["study", "trial_number", "epoch"], ignore_index=True)
+    return trials, curves
+
+
+def _study_identity(study) -> tuple[str, str] | None:
+    """(dataset, sweep) from the study's user attrs, else from a ``dataset/sweep`` name."""
+    attrs = study.user_attrs
+    if isinstance(attrs.get("dataset"), str) and isinstance(attrs.get("sweep"), str):
+        return attrs["dataset"], attrs["sweep"]
+    dataset, sep, sweep = study.study_name.partition("/")
+    if sep and dataset and sweep:
+        return dataset, sweep
+    return None
+
+
+def _select(ours: list, dataset: str | None, sweep: str | None, shown: str) -> list:
+    """The studies matching the filters, or a StoreError naming what the store does hold."""
+    if dataset is not None:
+        known = sorted({ds for _, (ds, _) in ours})
+        ours = [(s, ident) for s, ident in ours if ident[0] == dataset]
+        if not ours:
+            raise StoreError(
+                f"no sweep of dataset {dataset!r} in {shown}; datasets with results: "
+                f"{', '.join(known)}"
+            )
+    if sweep is not None:
+        known = sorted({sw for _, (_, sw) in ours})
+        ours = [(s, ident) for s, ident in ours if ident[1] == sweep]
+        if not ours:
+            raise StoreError(
+                f"no sweep named {sweep!r}{_for(dataset)} in {shown}; sweeps: {', '.join(known)}"
+            )
+    return ours
+
+
+def _for(dataset: str | None) -> str:
+    return f" for dataset {dataset!r}" if dataset is not None else ""
+
+
+def _add_trial(record: StudyRecords, trial) -> None:
+    """Append one Optuna trial as a row (and its curve), enforcing the contract's attrs."""
+    from optuna.trial import TrialState
+
+    attrs = trial.user_attrs
+    missing = [name for name in REQUIRED_TRIAL_ATTRS if name not in attrs]
+    if trial.state == TrialState.COMPLETE and missing:
+        raise StoreError(
+            f"study {record.study!r} trial {trial.number} lacks the BIRIL user attrs "
+            f"{', '.join(missing)}; it was not written by `biril sweep` (contract: every "
+            "trial carries dataset, sweep, stage, ratio, seed, epochs, full_run, val_acc)"
+        )
+    if "ratio" not in attrs:
+        return  # Still running or failed before reporting: nothing to place on the simplex.
+    try:
+        fracs = fractions(attrs["ratio"])
+    except (TypeError, ValueError) as err:
+        raise StoreError(
+            f"study {record.study!r} trial {trial.number} has a malformed ratio attr: {err}"
+        ) from err
+    val_acc = attrs.get("val_acc", trial.value)
+    seconds = attrs.get("seconds")
+    if seconds is None and trial.datetime_start and trial.datetime_complete:
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    record.rows.append({
+        "dataset": record.dataset,
+        "sweep": record.sweep,
+        "study": record.study,
+        "trial_number": trial.number,
+        "trial_id": attrs.get("trial_id"),
+        "stage": attrs.get("stage"),
+        "state": trial.state.name,
+        "ratio_stdp": fracs[0],
+        "ratio_stbp": fracs[1],
+        "ratio_stdp_stbp": fracs[2],
+        "ratio_int": closest_int_ratio(fracs),
+        "seed": attrs.get("seed"),
+        "epochs_planned": attrs.get("epochs_planned"),
+        "epochs_completed": attrs.get("epochs_completed"),
+        "full_run": bool(attrs.get("full_run", False)),
+        "val_acc": _number(val_acc),
+        "test_acc": _number(attrs.get("test_acc")),
+        "seconds": _number(seconds),
+        "spike_rates": attrs.get("spike_rates") or {},
+        "checkpoint": attrs.get("checkpoint"),
+        "trial_dir": attrs.get("trial_dir"),
+    })
+    curve = attrs.get("curve") or []
+    record.curves.append([point for point in curve if isinstance(point, dict)])
+
+
+def _number(value: Any) -> float:
+    """A float, with None (not reported) as NaN so pandas treats it as missing."""
+    return float("nan") if value is None else float(value)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
