@@ -3,22 +3,30 @@
 >>> from biril import TrainConfig, train
 >>> result = train(TrainConfig(dataset="digits", ratio="1:8:3", epochs=2))  # doctest: +SKIP
 >>> result.test_acc  # doctest: +SKIP
+
+Names load on first use, so ``biril --help`` and the Ray-side commands don't pay for torch.
 """
 
-from .config import ConfigError, TrainConfig, build_config
-from .schedule import Mode, Ratio, RatioError, modes
-from .trainer import DivergenceError, EpochMetrics, TrainResult, train
+from importlib import import_module
 
-__all__ = [
-    "ConfigError",
-    "DivergenceError",
-    "EpochMetrics",
-    "Mode",
-    "Ratio",
-    "RatioError",
-    "TrainConfig",
-    "TrainResult",
-    "build_config",
-    "modes",
-    "train",
-]
+_EXPORTS = {
+    "ConfigError": "config",
+    "TrainConfig": "config",
+    "build_config": "config",
+    "Mode": "schedule",
+    "Ratio": "schedule",
+    "RatioError": "schedule",
+    "modes": "schedule",
+    "DivergenceError": "trainer",
+    "EpochMetrics": "trainer",
+    "TrainResult": "trainer",
+    "train": "trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'biril' has no attribute {name!r}")

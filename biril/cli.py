@@ -200,6 +200,21 @@ def bench(presets, batch_size, time_steps, reps, warmup, device, as_json) -> Non
         )
 
 
+def _register_package_commands() -> None:
+    """The sweeps, cluster and analysis commands; their modules import only click."""
+    from analysis.cli import best_command, report_command
+    from cluster.cli import cluster_group, jobs_group, submit_command
+    from sweeps.cli import sweep_command
+
+    for command in (sweep_command, submit_command, cluster_group, jobs_group):
+        cli.add_command(command)
+    cli.add_command(report_command)
+    cli.add_command(best_command)
+
+
+_register_package_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click's usage errors also become one line and exit status 2."""
     try:
