@@ -1,0 +1,5 @@
+"""The one error type the cluster commands raise for the user to read."""
+
+
+class ClusterError(RuntimeError):
+    """A cluster operation that cannot go on; the message is one line: the problem and the fix."""
