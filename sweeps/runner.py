@@ -1,0 +1,278 @@
+"""``run_sweep``: validate, start (or join) Ray, run or resume the Tune experiment, summarize.
+
+Everything that can be checked without Ray — the spec, the results root, the database
+URL, the cluster address, the data on disk — is checked first, so a mistake costs a
+second rather than a cluster start. Running the same command after an interruption
+resumes the sweep (``Tuner.restore``); ``fresh=True`` deletes the old study and Tune
+folder and starts over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from .spec import SweepError, SweepSpec, load_spec, parse_spec
+from .store import (
+    Store,
+    find_study,
+    finished_trials,
+    open_storage,
+    remove_experiment,
+    resolve_store,
+)
+from .summary import SweepSummary, summarize
+
+ADDRESS_PATTERN = re.compile(r"^(auto|local|ray://[^\s/:]+(:\d+)?|[^\s/:]+:\d+)$")
+TUNE_ENV = {
+    # JSON and CSV results only: TensorBoard cannot log the per-epoch curve (a list).
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # One snapshot per checkpoint is what makes resuming exact; not worth a warning.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
+
+
+def check_address(address: str | None) -> str | None:
+    if address is not None and not ADDRESS_PATTERN.match(address):
+        raise SweepError(
+            f"--address {address!r}: expected host:port, ray://host:port, 'auto' or 'local'"
+        )
+    return address
+
+
+def check_data(spec: SweepSpec) -> None:
+    """Fail before Ray starts when the dataset is not on this machine's disk."""
+    from biril.datasets import REGISTRY, data_root
+
+    train = spec.train
+    info = REGISTRY[train.dataset]
+    root = data_root(train.data_root)
+    missing = [] if train.download else info.missing(root)
+    if missing:
+        raise SweepError(
+            f"{train.dataset}: data not found (missing {missing[0]}). Expected layout under "
+            f"{root}: {info.layout}. Put it there, point train.data_root or BIRIL_DATA at it, "
+            "or set train.download: true"
+        )
+
+
+def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
+    """Clear or check the old study and Tune folder; True when the sweep resumes."""
+    from ray.tune import Tuner
+
+    existing = find_study(storage, store.study_name)
+    restorable = not fresh and Tuner.can_restore(store.results_dir)
+    if fresh or not restorable:
+        if existing is not None and not fresh and finished_trials(existing):
+            raise SweepError(
+                f"study {store.study_name} in {store.db_url} has finished trials but there is "
+                f"no Tune experiment to resume at {store.results_dir}: pass --fresh to start "
+                "over, or --name for a new sweep"
+            )
+        if existing is not None:
+            optuna.delete_study(study_name=store.study_name, storage=storage)
+        remove_experiment(store)
+        return False
+    if existing is None:
+        raise SweepError(
+            f"{store.results_dir} holds a Tune experiment but {store.db_url} has no study "
+            f"{store.study_name} (another --db?): pass --fresh to start over"
+        )
+    if existing.user_attrs.get("spec") != spec.to_store():
+        raise SweepError(
+            f"the spec of sweep {store.study_name} changed since it started: pass --fresh to "
+            "start over with the new spec, or --name for a new sweep"
+        )
+    return True
+
+
+def start_ray(address: str | None, log_to_driver: bool) -> bool:
+    """Join the running Ray, the given cluster, ``$RAY_ADDRESS``, or start a local one.
+
+    Returns whether this call connected (so the sweep must disconnect at the end).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"log_to_driver": log_to_driver}
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        address = "local"  # never attach to some other cluster found on this machine
+        kwargs["include_dashboard"] = False
+    ray.init(address=address, **kwargs)
+    return True
+
+
+def concurrency(spec: SweepSpec) -> int:
+    """Trials at once: the spec's limit, else as many as the cluster's resources hold."""
+    import ray
+
+    if spec.resources.max_concurrent:
+        return spec.resources.max_concurrent
+    res = ray.cluster_resources()
+    fits = [res.get("CPU", 1) / spec.resources.cpus_per_trial]
+    if spec.resources.gpus_per_trial > 0:
+        fits.append(res.get("GPU", 0) / spec.resources.gpus_per_trial)
+    return max(1, int(min(fits) + 1e-9))
+
+
+def param_space(spec: SweepSpec) -> dict:
+    """What every trial shares: the trainer settings and its resources."""
+    train = spec.train.model_dump(mode="json", exclude={"ratio", "output_dir", "resume_from"})
+    if train["data_root"] is not None:
+        # Trials run in other working folders (Tune moves them): pin relative paths here.
+        train["data_root"] = str(Path(train["data_root"]).expanduser().resolve())
+    return {
+        "base": {
+            "train": train,
+            "cpus_per_trial": spec.resources.cpus_per_trial,
+            "gpus_per_trial": spec.resources.gpus_per_trial,
+        }
+    }
+
+
+def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks: list):
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+
+    from .scheduler import ConfirmAwareASHA
+    from .searcher import RatioSearch
+    from .space import warm_start_params
+    from .trainable import train_trial, trial_dirname
+
+    trainable = tune.with_resources(
+        train_trial,
+        {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+    )
+    if resume:
+        tuner = tune.Tuner.restore(
+            store.results_dir, trainable, resume_errored=True, param_space=param_space(spec)
+        )
+        # The run config comes back from the pickle; the progress display is this run's.
+        tuner._local_tuner.get_run_config().callbacks = callbacks
+        return tuner
+
+    warm, skipped = warm_start_params(spec)
+    if skipped:
+        left_out = ", ".join(skipped)
+        print(f"warm start: left out {left_out} (outside the search space)", file=sys.stderr)
+    searcher = RatioSearch(spec, storage, store.results_dir, warm)
+    study = optuna.load_study(study_name=store.study_name, storage=storage)
+    for key, value in {
+        "dataset": spec.dataset,
+        "sweep": spec.name,
+        "spec": spec.to_store(),
+        "results_dir": store.results_dir,
+    }.items():
+        study.set_user_attr(key, value)
+
+    if spec.scheduler.type == "asha":
+        scheduler = ConfirmAwareASHA(
+            time_attr="epoch",
+            metric="val_acc",
+            mode="max",
+            max_t=spec.train.epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=spec.num_trials,
+            max_concurrent_trials=concurrency(spec),
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name,
+            storage_path=store.dataset_dir,
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
+            callbacks=callbacks,
+            verbose=0,
+        ),
+    )
+
+
+@contextlib.contextmanager
+def tune_env() -> Iterator[None]:
+    """Tune's settings for this sweep, set for its run only (Tune reads them from the env)."""
+    old = {k: os.environ.get(k) for k in TUNE_ENV}
+    os.environ.update(TUNE_ENV)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_sweep(
+    spec: SweepSpec | str | Path | None = None,
+    *,
+    storage: str | None = None,
+    db: str | None = None,
+    name: str | None = None,
+    address: str | None = None,
+    fresh: bool = False,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run (or resume) a ratio sweep and return its summary.
+
+    ``spec``: a ``SweepSpec``, a YAML path, a shipped spec name, or None (digits).
+    ``storage``: results root (path or URI); ``db``: Optuna database URL; ``name``:
+    sweep name (overrides the spec's); ``address``: Ray cluster to use (else
+    ``$RAY_ADDRESS``, else an embedded local Ray, shut down at the end).
+    """
+    started = time.perf_counter()
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    if name is not None:
+        spec = parse_spec({**spec.to_store(), "name": name}, source="--name")
+    check_address(address)
+    store = resolve_store(spec, storage, db)
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        check_data(spec)
+    storage_obj = open_storage(store.db_url)
+    resume = prepare_study(store, spec, storage_obj, fresh)
+
+    import ray
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from .progress import ProgressTable
+
+    table = ProgressTable(f"sweep {store.study_name}", spec.num_trials, spec.train.epochs)
+    callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]
+    started_ray = start_ray(address, log_to_driver=progress)
+    try:
+        with tune_env():
+            build_tuner(spec, store, storage_obj, resume, callbacks).fit()
+    finally:
+        table.close()
+        if started_ray:
+            ray.shutdown()
+    study = optuna.load_study(study_name=store.study_name, storage=storage_obj)
+    confirm = spec.search.confirm
+    return summarize(
+        study,
+        storage_url=store.db_url,
+        results_dir=store.results_dir,
+        expected_search=spec.search.num_trials,
+        confirm=(confirm.top_k, confirm.seeds) if confirm else (0, 0),
+        wall_seconds=time.perf_counter() - started,
+    )

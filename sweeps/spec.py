@@ -1,0 +1,339 @@
+"""``SweepSpec``: one ratio sweep — what to train, where to search, how to run it — from YAML.
+
+The spec is validated completely before Ray starts: a typo in a field name or an
+impossible value fails in a second, naming the YAML path of the field and the file,
+instead of after the cluster has spun up.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from biril import Ratio, RatioError, TrainConfig
+from biril.config import RatioYAMLLoader
+
+SHARES = ("stdp", "stbp", "stdp_stbp")
+PAPER_RATIOS = ("1:4:1", "1:6:2", "2:6:1", "1:8:3", "3:8:1")
+PURE_BASELINES = ("1:0:0", "0:1:0", "0:0:1")
+DEFAULT_SPEC = "digits"
+# Trial fields the sweep itself sets; a value in the spec's ``train`` block would be ignored.
+SWEEP_OWNED = {
+    "ratio": "the search sets each trial's ratio",
+    "output_dir": "each trial checkpoints into its own Tune trial folder",
+    "resume_from": "trials resume from their Tune checkpoint",
+}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start (bad spec, options or store); the message says how to fix it."""
+
+
+class SpecError(SweepError):
+    """A sweep spec that cannot run; the message names the file and the YAML path of the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShareBounds(_Model):
+    """Allowed range of one mechanism's share of the iterations (a fraction in [0, 1])."""
+
+    min: float = Field(0.0, ge=0.0, le=1.0)
+    max: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShareBounds:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class Bounds(_Model):
+    """Per-share bounds, e.g. ``stbp: {min: 0.3}`` keeps STBP in at least 30% of the steps."""
+
+    stdp: ShareBounds = ShareBounds()
+    stbp: ShareBounds = ShareBounds()
+    stdp_stbp: ShareBounds = ShareBounds()
+
+    @model_validator(mode="after")
+    def _feasible(self) -> Bounds:
+        if sum(self.lows) > 1.0 + 1e-12:
+            raise ValueError(f"the minimum shares sum to {sum(self.lows):g} > 1: no ratio fits")
+        if sum(self.highs) < 1.0 - 1e-12:
+            raise ValueError(f"the maximum shares sum to {sum(self.highs):g} < 1: no ratio fits")
+        return self
+
+    @property
+    def lows(self) -> tuple[float, float, float]:
+        return (self.stdp.min, self.stbp.min, self.stdp_stbp.min)
+
+    @property
+    def highs(self) -> tuple[float, float, float]:
+        return (self.stdp.max, self.stbp.max, self.stdp_stbp.max)
+
+    def contains(self, fractions: tuple[float, float, float], tol: float = 1e-9) -> bool:
+        return all(
+            lo - tol <= f <= hi + tol
+            for f, lo, hi in zip(fractions, self.lows, self.highs, strict=True)
+        )
+
+
+class Confirm(_Model):
+    """The confirmation stage: the ``top_k`` best ratios re-run with ``seeds`` more seeds.
+
+    The extra seeds are ``train.seed + 1 … train.seed + seeds``, so with the search run
+    every confirmed ratio has ``seeds + 1`` runs for a mean and confidence interval.
+    """
+
+    top_k: int = Field(2, ge=1)
+    seeds: int = Field(2, ge=1)
+
+
+class Lattice(_Model):
+    """The integer grid ``a:b:c`` with ``a + b + c = total``, sampled or searched exhaustively."""
+
+    total: int = Field(12, ge=1)
+    exhaustive: bool = False
+
+
+class Search(_Model):
+    """Where Optuna looks for the ratio, and how many trials it gets."""
+
+    space: Literal["simplex", "lattice"] = "simplex"
+    lattice: Lattice = Lattice()
+    sampler: Literal["tpe", "gp", "cmaes", "random", "qmc"] = "tpe"
+    seed: int = 0
+    num_trials: int = Field(20, ge=1, description="search-stage trials, warm starts included")
+    warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *PURE_BASELINES])
+    bounds: Bounds = Bounds()
+    confirm: Confirm | None = None
+
+    @field_validator("warm_start")
+    @classmethod
+    def _ratios(cls, v: list[str]) -> list[str]:
+        out = []
+        for i, text in enumerate(v):
+            try:
+                out.append(str(Ratio.parse(text)))
+            except RatioError as e:
+                raise ValueError(f"entry {i} ({text!r}): {e}") from None
+        return out
+
+
+class Scheduler(_Model):
+    """Early stopping: ASHA on validation accuracy per epoch, or none."""
+
+    type: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(3, ge=1, description="epochs every trial runs before a cut")
+    reduction_factor: float = Field(3.0, gt=1.0)
+
+
+class Resources(_Model):
+    """What each trial actor holds; Ray packs fractional GPUs onto one device."""
+
+    cpus_per_trial: float = Field(1.0, gt=0.0)
+    gpus_per_trial: float = Field(0.0, ge=0.0)
+    max_concurrent: int | None = Field(None, ge=1)
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _whole_or_fraction(cls, v: float) -> float:
+        if v > 1 and not float(v).is_integer():
+            raise ValueError(f"more than one GPU must be a whole number, got {v}")
+        return v
+
+
+class Failure(_Model):
+    max_failures: int = Field(1, ge=-1, description="retries per trial; -1: unlimited")
+
+
+class Checkpoints(_Model):
+    num_to_keep: int = Field(1, ge=1)
+
+
+class SweepSpec(_Model):
+    """A whole sweep. ``train`` holds ``biril.TrainConfig`` fields shared by every trial.
+
+    >>> spec = load_spec("digits")
+    >>> spec.train.dataset, spec.search.num_trials  # doctest: +SKIP
+    """
+
+    name: str = "sweep"
+    description: str = ""
+    train: TrainConfig = TrainConfig()
+    search: Search = Search()
+    scheduler: Scheduler = Scheduler()
+    resources: Resources = Resources()
+    failure: Failure = Failure()
+    checkpoint: Checkpoints = Checkpoints()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not NAME_PATTERN.match(v):
+            raise ValueError(
+                f"{v!r} must be letters, digits, '.', '_' or '-' (it names a folder and a study)"
+            )
+        return v
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _no_sweep_owned(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for key, why in SWEEP_OWNED.items():
+                if key in v:
+                    raise ValueError(f"{key!r} cannot be set here: {why}")
+            device = v.get("device")
+            if device not in (None, "auto", "cpu"):
+                raise ValueError(
+                    f"device {device!r}: trials use the GPU Ray assigns them; "
+                    "leave it unset or use 'cpu' to force the CPU"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _fits(self) -> SweepSpec:
+        s = self.search
+        if self.train.order == "blocked" and s.space != "lattice":
+            raise ValueError(
+                "train.order: blocked needs integer ratios a:b:c; use search.space: lattice "
+                "(or order: interleaved on the simplex)"
+            )
+        if len(s.warm_start) > s.num_trials:
+            raise ValueError(
+                f"search.warm_start has {len(s.warm_start)} ratios but search.num_trials is "
+                f"{s.num_trials}: raise num_trials or shorten the list"
+            )
+        if s.confirm and s.confirm.top_k > s.num_trials:
+            raise ValueError(
+                f"search.confirm.top_k ({s.confirm.top_k}) exceeds search.num_trials "
+                f"({s.num_trials})"
+            )
+        if self.scheduler.type == "asha" and self.scheduler.grace_period > self.train.epochs:
+            raise ValueError(
+                f"scheduler.grace_period ({self.scheduler.grace_period}) exceeds "
+                f"train.epochs ({self.train.epochs})"
+            )
+        if s.space == "lattice":
+            from .space import lattice_points
+
+            points = lattice_points(s.lattice.total, s.bounds)
+            if not points:
+                raise ValueError(
+                    f"search.bounds leave no lattice point a:b:c with a+b+c = {s.lattice.total}"
+                )
+            if s.lattice.exhaustive and s.num_trials > len(points):
+                raise ValueError(
+                    f"search.num_trials ({s.num_trials}) exceeds the {len(points)} lattice "
+                    "points an exhaustive search can visit"
+                )
+        return self
+
+    @property
+    def dataset(self) -> str:
+        return self.train.dataset
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.dataset}/{self.name}"
+
+    @property
+    def num_confirm_trials(self) -> int:
+        c = self.search.confirm
+        return c.top_k * c.seeds if c else 0
+
+    @property
+    def num_trials(self) -> int:
+        """Every trial of the sweep: search stage plus confirmation stage."""
+        return self.search.num_trials + self.num_confirm_trials
+
+    def to_store(self) -> dict:
+        """The spec as a JSON-able dict (the study's ``spec`` user attribute); parses back."""
+        return self.model_dump(mode="json", exclude={"train": set(SWEEP_OWNED)})
+
+
+def shipped_specs() -> list[str]:
+    """Names of the specs shipped with the package (``biril sweep NAME``)."""
+    folder = resources.files("sweeps") / "specs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def spec_path(spec: str | Path | None) -> Path:
+    """A file path, or a shipped spec's path for a bare name (None: the digits spec)."""
+    if spec is None:
+        spec = DEFAULT_SPEC
+    text = str(spec)
+    if isinstance(spec, str) and "/" not in text and not text.endswith((".yaml", ".yml")):
+        if text not in shipped_specs():
+            raise SpecError(
+                f"no shipped spec named {text!r}; choose one of {', '.join(shipped_specs())} "
+                "or give a path to a YAML file"
+            )
+        return Path(str(resources.files("sweeps") / "specs" / f"{text}.yaml"))
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    return path
+
+
+def load_spec(spec: str | Path | None = None, **overrides: Any) -> SweepSpec:
+    """Read and validate a spec: a YAML path, a shipped name like ``mnist``, or None (digits).
+
+    ``overrides`` replace top-level fields (e.g. ``name=``) before validation.
+    """
+    path = spec_path(spec)
+    try:
+        data = yaml.load(path.read_text(), Loader=RatioYAMLLoader)
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}".replace("\n", " ")) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping of sweep fields, got {type(data).__name__}")
+    return parse_spec({**data, **overrides}, source=str(path))
+
+
+def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
+    """Validate a spec given as a dict; ``source`` names it in error messages."""
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(f"{source}: {describe(e)}") from None
+
+
+_BOUND_WORDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
+
+
+def describe(err: ValidationError) -> str:
+    """``yaml.path: problem`` for each bad field, joined on one line."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field; check the spelling against the documented fields"
+        elif e["type"] in _BOUND_WORDS:
+            (limit,) = e["ctx"].values()
+            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {e['input']!r}"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)

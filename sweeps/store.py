@@ -1,0 +1,123 @@
+"""Where a sweep's results go: the results root, its Optuna database, the Tune folder.
+
+The layout is shared with ``analysis`` and ``cluster`` (the results-store contract):
+``R/biril.db`` (or ``--db URL``) holds one study ``<dataset>/<sweep>`` per sweep, and
+``R/<dataset>/<sweep>/`` is the Ray Tune experiment folder with the trials' curves and
+checkpoints. ``R`` is ``--storage``, else ``$BIRIL_RESULTS``, else ``./biril-results``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from .spec import SweepError, SweepSpec
+
+DEFAULT_ROOT = "biril-results"
+DB_NAME = "biril.db"
+URI_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_uri(path: str) -> bool:
+    return bool(URI_PATTERN.match(path)) and not path.startswith("file://")
+
+
+def results_root(storage: str | None = None) -> str:
+    """``--storage``, else ``$BIRIL_RESULTS``, else ``./biril-results``; local paths absolute."""
+    root = storage or os.environ.get("BIRIL_RESULTS") or DEFAULT_ROOT
+    if is_uri(root):
+        return root.rstrip("/")
+    return str(Path(root.removeprefix("file://")).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Store:
+    """The results root resolved for one sweep."""
+
+    root: str
+    db_url: str
+    dataset: str
+    sweep: str
+
+    @property
+    def dataset_dir(self) -> str:
+        """Tune's ``storage_path`` (the experiment is ``name = sweep`` under it)."""
+        return f"{self.root}/{self.dataset}"
+
+    @property
+    def results_dir(self) -> str:
+        return f"{self.dataset_dir}/{self.sweep}"
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.dataset}/{self.sweep}"
+
+    @property
+    def is_local(self) -> bool:
+        return not is_uri(self.root)
+
+
+def resolve_store(spec: SweepSpec, storage: str | None = None, db: str | None = None) -> Store:
+    """The sweep's store; fails fast on an unusable root or database URL."""
+    root = results_root(storage)
+    if db is None:
+        if is_uri(root):
+            raise SweepError(
+                f"--storage {root} is an object-store URI, where SQLite cannot live: "
+                "name the Optuna database with --db URL (e.g. postgresql+psycopg2://…)"
+            )
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SweepError(f"--storage {root}: cannot create the results folder ({e})") from None
+        db = f"sqlite:///{root}/{DB_NAME}"
+    check_db_url(db)
+    return Store(root=root, db_url=db, dataset=spec.dataset, sweep=spec.name)
+
+
+def check_db_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise SweepError(
+            f"--db {url!r} is not an SQLAlchemy URL (e.g. sqlite:////abs/path/biril.db or "
+            "postgresql+psycopg2://user@host/db)"
+        ) from None
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Connect to (and create, if new) the Optuna database; errors name the URL."""
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as e:  # driver missing, server down, bad credentials: all fatal here
+        raise SweepError(f"cannot open the Optuna database {url}: {e}".splitlines()[0]) from None
+
+
+def find_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+
+
+def remove_experiment(store: Store) -> None:
+    """Delete the sweep's Tune folder (``--fresh``), local or on object storage."""
+    import pyarrow.fs
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(
+        store.results_dir if not store.is_local else f"file://{store.results_dir}"
+    )
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_dir(path)

@@ -1,0 +1,178 @@
+"""Sweeps on a real local Ray (2 CPUs, 2 logical GPUs), tiny digits specs.
+
+Ray is started once for the module and stopped by the API at its end; the resume test's
+driver subprocess joins this same Ray, and is killed by its PID only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+import yaml
+from optuna.trial import TrialState
+
+from biril import Ratio
+from sweeps import parse_spec, run_sweep
+
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def spec(name: str, warm: list[str], **sections) -> dict:
+    data = {
+        "name": name,
+        "train": {"dataset": "digits", "epochs": 1, "device": "cpu"},
+        "search": {"warm_start": warm, "num_trials": len(warm)},
+        "scheduler": {"type": "none"},
+        "resources": {"cpus_per_trial": 1},
+        "failure": {"max_failures": 0},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    return data
+
+
+def trials(storage: Path, study: str) -> list[optuna.trial.FrozenTrial]:
+    s = optuna.load_study(study_name=study, storage=f"sqlite:///{storage}/biril.db")
+    return [t for t in s.trials if t.state != TrialState.WAITING]
+
+
+def interval(trial_dir: str) -> tuple[float, float]:
+    """(start, end) wall time of a trial, from Tune's own result log."""
+    rows = [json.loads(line) for line in Path(trial_dir, "result.json").read_text().splitlines()]
+    return rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]
+
+
+def overlapping_pairs(ts) -> list[tuple]:
+    spans = {t.number: interval(t.user_attrs["trial_dir"]) for t in ts}
+    return [
+        (a, b)
+        for a, b in combinations(ts, 2)
+        if spans[a.number][0] < spans[b.number][1] and spans[b.number][0] < spans[a.number][1]
+    ]
+
+
+def test_one_gpu_per_trial_gives_each_running_trial_its_own_device(ray_cluster, tmp_path):
+    data = spec("gpu1", ["1:8:3", "0:1:0"], resources={"gpus_per_trial": 1})
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert (summary.n_trials, summary.n_completed) == (2, 2)
+    ts = trials(tmp_path, "digits/gpu1")
+    for t in ts:
+        assert t.state == TrialState.COMPLETE
+        assert len(t.user_attrs["gpu_ids"]) == 1 and t.user_attrs["gpu_ids"][0] in {"0", "1"}
+        assert t.user_attrs["node_id"] == ray.get_runtime_context().get_node_id()
+    pairs = overlapping_pairs(ts)
+    assert pairs, "the two trials should have run at the same time"
+    for a, b in pairs:
+        assert a.user_attrs["gpu_ids"] != b.user_attrs["gpu_ids"]
+
+
+def test_half_a_gpu_per_trial_packs_two_running_trials_on_one_device(ray_cluster, tmp_path):
+    warm = ["1:8:3", "0:1:0", "1:6:2", "2:6:1"]
+    data = spec("gpu05", warm, resources={"cpus_per_trial": 0.5, "gpus_per_trial": 0.5})
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert summary.n_completed == 4
+    ts = trials(tmp_path, "digits/gpu05")
+    assert all(len(t.user_attrs["gpu_ids"]) == 1 for t in ts)
+    shared = [
+        (a, b)
+        for a, b in overlapping_pairs(ts)
+        if a.user_attrs["gpu_ids"] == b.user_attrs["gpu_ids"]
+    ]
+    assert shared, "two trials at 0.5 GPU should have shared one device at the same time"
+
+
+def test_diverging_trials_fail_alone_and_the_sweep_finishes(ray_cluster, tmp_path):
+    # SGD at lr 1000 makes the loss non-finite within the first epoch: DivergenceError.
+    data = spec("diverge", ["1:8:3", "0:1:0"], train={"optimizer": "sgd", "lr": 1000.0})
+    data["search"]["num_trials"] = 3
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert (summary.n_trials, summary.n_failed, summary.complete) == (3, 3, True)
+    assert summary.best_ratio is None
+    ts = trials(tmp_path, "digits/diverge")
+    assert [t.state for t in ts] == [TrialState.FAIL] * 3
+    for t in ts:
+        assert t.user_attrs["full_run"] is False and t.user_attrs["epochs_completed"] == 0
+        assert t.user_attrs["stage"] == "search" and len(t.user_attrs["ratio"]) == 3
+    errors = list(tmp_path.glob("digits/diverge/trial_*/error.txt"))
+    assert len(errors) == 3
+    assert all("DivergenceError" in p.read_text() for p in errors)
+
+
+def run_driver(args: list[str], address: str) -> subprocess.Popen:
+    code = "import sys; from sweeps.cli import sweep_command; sweep_command.main(sys.argv[1:])"
+    env = {**os.environ, "RAY_ADDRESS": address, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_complete(storage: Path, study: str, n: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        if (storage / "biril.db").exists():
+            try:
+                done = [t for t in trials(storage, study) if t.state == TrialState.COMPLETE]
+            except KeyError:  # the study is not created yet
+                done = []
+            if len(done) >= n:
+                return
+        time.sleep(1)
+    raise AssertionError("no trial finished in time")
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
+    data = spec("resume", ["1:8:3", "0:1:0"], train={"epochs": 2})
+    data["search"].update(num_trials=4, confirm={"top_k": 1, "seeds": 1})
+    path = tmp_path / "resume.yaml"
+    path.write_text(yaml.safe_dump(data))
+    args = [str(path), "--storage", str(tmp_path / "R"), "--json"]
+
+    first = run_driver(args, ray_cluster)
+    wait_for_complete(tmp_path / "R", "digits/resume", 1, first)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+
+    second = run_driver(args, ray_cluster)
+    out, err = second.communicate(timeout=900)
+    assert second.returncode == 0, err
+    summary = json.loads(out)
+    assert (summary["n_trials"], summary["n_completed"], summary["complete"]) == (5, 5, True)
+
+    ts = trials(tmp_path / "R", "digits/resume")
+    assert len(ts) == 5 and all(t.state == TrialState.COMPLETE for t in ts)
+    assert len({t.user_attrs["trial_id"] for t in ts}) == 5
+    runs = [(tuple(t.user_attrs["ratio"]), t.user_attrs["seed"]) for t in ts]
+    assert len(set(runs)) == 5, runs
+    search = [t for t in ts if t.user_attrs["stage"] == "search"]
+    assert len(search) == 4
+    for warm in ("1:8:3", "0:1:0"):
+        want = Ratio.parse(warm).fractions
+        hits = [t for t in search if t.user_attrs["ratio"] == pytest.approx(list(want))]
+        assert len(hits) == 1, warm
+    (confirm,) = [t for t in ts if t.user_attrs["stage"] == "confirm"]
+    assert confirm.user_attrs["seed"] == 1

@@ -1,0 +1,182 @@
+"""``RatioSearch`` driven by hand (no Ray cluster): store attributes, confirmation stage,
+and exactly-once trials when a driver dies between asking Optuna and Tune's save."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from biril import Ratio
+from sweeps.searcher import RatioSearch, make_sampler
+from sweeps.space import warm_start_params
+from sweeps.spec import parse_spec
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+EPOCHS = 3
+
+
+def make_spec(**search):
+    return parse_spec(
+        {
+            "name": "unit",
+            "train": {"dataset": "digits", "epochs": EPOCHS, "seed": 7},
+            "search": {"warm_start": ["1:8:3", "0:1:0"], "num_trials": 4, **search},
+        }
+    )
+
+
+def new_searcher(spec, url):
+    storage = optuna.storages.RDBStorage(url)
+    return RatioSearch(spec, storage, "/results/digits/unit", warm_start_params(spec)[0])
+
+
+def result(trial_id: str, val: float, epoch: int = EPOCHS) -> dict:
+    """A flat last result as Tune hands it to the searcher."""
+    r = {
+        "trial_id": trial_id,
+        "epoch": epoch,
+        "training_iteration": epoch,
+        "val_acc": val,
+        "curve": [
+            {
+                "epoch": e,
+                "val_acc": val,
+                "val_loss": 0.1,
+                "train_loss": 0.2,
+                "train_acc": 0.9,
+                "epoch_seconds": 1.0,
+                "samples_per_s": 100.0,
+            }
+            for e in range(1, epoch + 1)
+        ],
+        "spike_rates/stem_sn": 0.25,
+        "spike_rates/blocks.0.sn1": 0.125,
+        "seconds": 12.5,
+        "node_id": "node-a",
+        "gpu_ids": ["1"],
+        "checkpoint_dir_name": f"checkpoint_{epoch - 1:06d}",
+    }
+    if epoch == EPOCHS:
+        r["test_acc"] = val - 0.01
+    return r
+
+
+@pytest.fixture
+def url(tmp_path):
+    return f"sqlite:///{tmp_path}/biril.db"
+
+
+class study:  # noqa: N801 - reads like the Optuna study it wraps
+    """The study's trials that started (enqueued warm starts are not trials yet)."""
+
+    def __init__(self, url: str) -> None:
+        s = optuna.load_study(study_name="digits/unit", storage=url)
+        self.trials = [t for t in s.trials if t.state != TrialState.WAITING]
+
+
+def test_completed_trials_carry_the_store_attributes(url):
+    searcher = new_searcher(make_spec(), url)
+    config = searcher.suggest("t1")
+    assert config["ratio"] == pytest.approx(list(Ratio.parse("1:8:3").fractions))
+    assert (config["stage"], config["seed"]) == ("search", 7)
+    searcher.on_trial_result("t1", result("t1", 0.9, epoch=1))
+    searcher.on_trial_complete("t1", result("t1", 0.95))
+    (t,) = study(url).trials
+    assert t.state == TrialState.COMPLETE and t.value == 0.95
+    a = t.user_attrs
+    assert a["dataset"] == "digits" and a["sweep"] == "unit" and a["stage"] == "search"
+    assert a["ratio"] == pytest.approx([1 / 12, 8 / 12, 3 / 12])
+    assert (a["seed"], a["epochs_planned"], a["epochs_completed"]) == (7, EPOCHS, EPOCHS)
+    assert a["full_run"] is True and a["test_acc"] == pytest.approx(0.94)
+    assert a["val_acc"] == 0.95 and len(a["curve"]) == EPOCHS
+    assert a["spike_rates"] == {"stem_sn": 0.25, "blocks.0.sn1": 0.125}
+    assert (a["node_id"], a["gpu_ids"], a["seconds"]) == ("node-a", ["1"], 12.5)
+    assert a["trial_id"] == "t1"
+    assert a["trial_dir"] == "/results/digits/unit/trial_t1"
+    assert a["checkpoint"] == "/results/digits/unit/trial_t1/checkpoint_000002"
+    assert t.intermediate_values == {1: 0.9}
+
+
+def test_early_stopped_and_failed_trials(url):
+    searcher = new_searcher(make_spec(), url)
+    searcher.suggest("t1")
+    searcher.suggest("t2")
+    searcher.on_trial_result("t1", result("t1", 0.5, epoch=1))
+    searcher.on_trial_complete("t1", result("t1", 0.5, epoch=1))  # stopped by ASHA
+    searcher.on_trial_result("t2", result("t2", 0.4, epoch=2))
+    searcher.on_trial_complete("t2", error=True)
+    stopped, failed = study(url).trials
+    assert stopped.state == TrialState.COMPLETE
+    assert stopped.user_attrs["full_run"] is False and "test_acc" not in stopped.user_attrs
+    assert stopped.user_attrs["epochs_completed"] == 1
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["epochs_completed"] == 2 and failed.user_attrs["full_run"] is False
+    assert failed.user_attrs["ratio"] == [0.0, 1.0, 0.0]
+
+
+def test_confirmation_stage_reruns_the_top_ratios_with_new_seeds(url):
+    searcher = new_searcher(make_spec(confirm={"top_k": 2, "seeds": 2}), url)
+    vals = {"t1": 0.9, "t2": 0.8, "t3": 0.95, "t4": 0.7}
+    configs = {tid: searcher.suggest(tid) for tid in vals}
+    # the confirmation stage waits for every search result
+    assert searcher.suggest("wait") is None
+    for tid, v in vals.items():
+        searcher.on_trial_complete(tid, result(tid, v))
+    confirms = [searcher.suggest(f"c{i}") for i in range(4)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    assert {c["stage"] for c in confirms} == {"confirm"}
+    best = [configs["t3"]["ratio"], configs["t1"]["ratio"]]
+    assert [c["ratio"] for c in confirms] == [best[0], best[0], best[1], best[1]]
+    assert [c["seed"] for c in confirms] == [8, 9, 8, 9]
+
+
+def test_a_resumed_driver_adopts_trials_asked_after_the_last_save(url, tmp_path):
+    """The driver asks Optuna for a trial, dies before Tune saves; the resumed searcher
+    (restored from the save) runs that same Optuna trial instead of asking a new one."""
+    spec = make_spec(confirm={"top_k": 1, "seeds": 1})
+    first = new_searcher(spec, url)
+    first.suggest("t1")
+    first.suggest("t2")
+    first.on_trial_complete("t1", result("t1", 0.9))
+    saved = tmp_path / "searcher.pkl"
+    first.save(str(saved))
+    first.suggest("t3")  # asked, never saved: the driver dies here
+    first.on_trial_complete("t2", result("t2", 0.6))  # told after the save, then it dies
+
+    resumed = RatioSearch.__new__(RatioSearch)
+    resumed.restore(str(saved))
+    # Tune resumes t2 from its last checkpoint; it reports and completes again
+    resumed.on_trial_result("t2", result("t2", 0.6))
+    resumed.on_trial_complete("t2", result("t2", 0.6))
+    for tid in ("r3", "r4"):
+        resumed.suggest(tid)
+        resumed.on_trial_complete(tid, result(tid, 0.7))
+    resumed.suggest("c1")
+    resumed.on_trial_complete("c1", result("c1", 0.85))
+    assert resumed.suggest("done") == Searcher.FINISHED
+
+    trials = study(url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    stages = [t.user_attrs["stage"] for t in trials]
+    assert stages == ["search"] * 4 + ["confirm"]
+    assert trials[2].user_attrs["trial_id"] == "r3"  # the orphan, adopted
+    assert trials[1].value == 0.6  # told once
+    keys = {(tuple(t.user_attrs["ratio"]), t.user_attrs["seed"]) for t in trials}
+    assert len(keys) == 5
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "cmaes", "random", "qmc"])
+def test_every_sampler_is_seeded_and_reproducible(sampler):
+    def draws():
+        spec = make_spec(sampler=sampler, warm_start=[], num_trials=6)
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(spec.search))
+        out = []
+        for i in range(6):
+            trial = study.ask()
+            out.append(tuple(trial.suggest_float(f"u_{k}", 1e-12, 1.0) for k in "abc"))
+            study.tell(trial, float(i % 3))
+        return out
+
+    assert draws() == draws()
