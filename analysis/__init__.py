@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from analysis.best import BestRatio, best_ratio
+    from analysis.energy import fit_energy_surface, pareto_front
     from analysis.report import write_report
     from analysis.stats import summarize_ratios, t_interval
     from analysis.store import StoreError, load_curves, load_trials
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "BestRatio": "analysis.best",
     "best_ratio": "analysis.best",
+    "fit_energy_surface": "analysis.energy",
+    "pareto_front": "analysis.energy",
     "write_report": "analysis.report",
     "summarize_ratios": "analysis.stats",
     "t_interval": "analysis.stats",
@@ -41,9 +44,11 @@ __all__ = [
     "StoreError",
     "Surface",
     "best_ratio",
+    "fit_energy_surface",
     "fit_surface",
     "load_curves",
     "load_trials",
+    "pareto_front",
     "summarize_ratios",
     "t_interval",
     "write_report",

@@ -39,12 +39,19 @@ def report_command(storage: str | None, dataset: str | None, output: str) -> Non
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--metric", type=click.Choice(["val_acc", "test_acc"]), default="val_acc",
               show_default=True, help="Metric whose mean over seeds picks the ratio.")
+@click.option("--max-energy", type=click.FloatRange(min=0, min_open=True), metavar="PJ",
+              help="Energy budget: only ratios whose mean validation energy per sample (pJ) "
+                   "is at most this compete.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def best_command(dataset: str, storage: str | None, metric: str, as_json: bool) -> None:
+def best_command(
+    dataset: str, storage: str | None, metric: str, max_energy: float | None, as_json: bool
+) -> None:
     """Print the best-measured ratio of a dataset (full runs, mean over seeds)."""
     from analysis.best import best_ratio
 
-    best = _or_exit(lambda: best_ratio(dataset, storage=storage, metric=metric))
+    best = _or_exit(
+        lambda: best_ratio(dataset, storage=storage, metric=metric, max_energy=max_energy)
+    )
     if as_json:
         click.echo(json.dumps(best.model_dump(mode="json")))
         return
@@ -56,6 +63,9 @@ def best_command(dataset: str, storage: str | None, metric: str, as_json: bool) 
         f"  val_acc {best.val_acc:.4f}, test_acc {test} over {best.n_seeds} seed(s); "
         f"{metric} {ci}"
     )
+    if best.energy_pj_per_sample is not None:
+        budget = "" if max_energy is None else f" (budget {max_energy:g} pJ)"
+        click.echo(f"  energy {best.energy_pj_per_sample:.4g} pJ per sample{budget}")
     click.echo(f"  best run: trial {best.trial_id} (#{best.trial_number}), "
                f"checkpoint {best.checkpoint}")
 

@@ -178,6 +178,7 @@ def _dataset_section(view: DatasetView, storage) -> str:
     title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
     figure = surface_figure(view.trials, view.surface, best, title)
     parts.append(_figure_html(figure, f"surface-{view.name}"))
+    parts.append(_energy_section(view))
     parts.append("<h3>Top ratios</h3>" + _top_table(view.summary))
     parts.append("<h3>Baselines and the paper's ratios against the best</h3>"
                  + _baseline_table(view))
@@ -192,6 +193,42 @@ def _dataset_section(view: DatasetView, storage) -> str:
         parts.append(_figure_html(figure, f"curves-{view.name}"))
     parts.append("<h3>Which share matters (Optuna parameter importances, full runs)</h3>")
     parts.append(_importances_html(storage, sorted(view.trials["study"].unique())))
+    return "\n".join(parts)
+
+
+def _energy_section(view: DatasetView) -> str:
+    """Pareto front, its table and the energy surface; empty for sweeps without energy."""
+    from analysis.energy import (
+        ENERGY,
+        energy_runs,
+        energy_surface_figure,
+        energy_surface_or_note,
+        pareto_figure,
+        pareto_front,
+    )
+
+    if energy_runs(view.trials).empty:
+        return ""
+    front = pareto_front(view.trials)
+    parts = ["<h3>Accuracy versus energy</h3>",
+             _figure_html(pareto_figure(view.trials, f"{view.name}: accuracy vs energy"),
+                          f"pareto-{view.name}")]
+    rows = [
+        [row.ratio_int, f"{row.ratio_stdp:.3f}, {row.ratio_stbp:.3f}, {row.ratio_stdp_stbp:.3f}",
+         f"{row.val_acc:.4f}", f"{getattr(row, ENERGY) / 1e3:.1f}",
+         f"{row.sops_per_sample:.4g}", f"{row.macs_per_sample:.4g}",
+         f"{row.ann_energy_pj_per_sample / 1e3:.1f}", f"{row.study} #{row.trial_number}"]
+        for row in front.itertuples()
+    ]
+    header = ["ratio", "fractions", "val acc", "energy (nJ)", "SOPs", "MACs", "ANN (nJ)", "run"]
+    parts.append(f"<p>Pareto front: {len(front)} of {len(energy_runs(view.trials))} full runs "
+                 "(energy per validation sample).</p>" + _table(header, rows))
+    surface, note = energy_surface_or_note(view.trials)
+    if note:
+        parts.append(f"<p class=note>{html.escape(note)}</p>")
+    figure = energy_surface_figure(view.trials, view.surface, surface,
+                                   f"{view.name}: accuracy and energy over the simplex")
+    parts.append(_figure_html(figure, f"energy-surface-{view.name}"))
     return "\n".join(parts)
 
 
@@ -305,7 +342,7 @@ def _as_shares(trial):
     return optuna.trial.create_trial(
         params={f"{label} share": float(f) for label, f in zip(LABELS, fracs, strict=True)},
         distributions={f"{label} share": share for label in LABELS},
-        value=trial.value,
+        value=trial.values[0],  # validation accuracy, the first objective
     )
 
 

@@ -21,7 +21,7 @@ METRICS = ("val_acc", "test_acc")
 SUMMARY_COLUMNS = [
     "dataset", "sweep", "study", "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int",
     "n_seeds", "seeds", "val_acc", "val_ci_low", "val_ci_high", "test_acc", "test_ci_low",
-    "test_ci_high", "trial_id", "trial_number", "checkpoint",
+    "test_ci_high", "trial_id", "trial_number", "checkpoint", "energy_pj_per_sample",
 ]
 
 
@@ -93,4 +93,8 @@ def _summarize_group(group: pd.DataFrame, metric: str) -> dict:
         "trial_id": best["trial_id"],
         "trial_number": int(best["trial_number"]),
         "checkpoint": best["checkpoint"],
+        # Mean over the ratio's full runs; NaN where the sweep predates energy counting.
+        "energy_pj_per_sample": group["energy_pj_per_sample"].mean()
+        if "energy_pj_per_sample" in group
+        else math.nan,
     }

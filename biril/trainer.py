@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
+from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
 from .models import SpikeRateMonitor, SpikingResNet, build_model
 from .plasticity import STDPParams, filter_norms, renormalize_, stdp_delta
@@ -53,6 +54,11 @@ class EpochMetrics:
     samples_per_s: float
     lr: float
     checkpoint: str | None = None
+    # Validation energy per sample (see biril.energy); 0 in checkpoints that predate it.
+    sops_per_sample: float = 0.0
+    macs_per_sample: float = 0.0
+    energy_pj_per_sample: float = 0.0
+    ann_energy_pj_per_sample: float = 0.0
 
 
 @dataclass
@@ -71,6 +77,10 @@ class TrainResult:
     spike_rates: dict[str, float]
     checkpoint: str | None
     history: list[EpochMetrics] = field(default_factory=list)
+    sops_per_sample: float = 0.0
+    macs_per_sample: float = 0.0
+    energy_pj_per_sample: float = 0.0
+    ann_energy_pj_per_sample: float = 0.0
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -188,11 +198,13 @@ class BIRILStep:
 
 
 @torch.no_grad()
-def evaluate(model: SpikingResNet, loader: DeviceLoader, config: TrainConfig):
-    """(loss, accuracy, spike rate per IF layer) over a whole split."""
+def evaluate(
+    model: SpikingResNet, loader: DeviceLoader, config: TrainConfig
+) -> tuple[float, float, dict[str, float], EnergyEstimate]:
+    """(loss, accuracy, spike rate per IF layer, energy per sample) over a whole split."""
     model.eval()
     total_loss, correct = 0.0, 0
-    with SpikeRateMonitor(model) as monitor, torch.autocast(
+    with SpikeRateMonitor(model) as monitor, EnergyMonitor(model) as energy, torch.autocast(
         device_type=loader.device.type, dtype=torch.bfloat16, enabled=config.amp
     ):
         for x, y in loader.batches():
@@ -203,7 +215,8 @@ def evaluate(model: SpikingResNet, loader: DeviceLoader, config: TrainConfig):
             correct += int((mean_out.argmax(1) == y).sum())
     model.train()
     n = loader.num_samples
-    return total_loss / n, correct / n, monitor.rates()
+    cost = energy.estimate(n, config.e_ac_pj, config.e_mac_pj)
+    return total_loss / n, correct / n, monitor.rates(), cost
 
 
 def to_time_major(x: torch.Tensor) -> torch.Tensor:
@@ -227,10 +240,16 @@ def build_for(config: TrainConfig, splits: DatasetSplits, device: torch.device):
         in_channels=splits.in_channels,
         num_classes=splits.num_classes,
         time_steps=time_steps_for(config, splits),
-        neuron={"v_threshold": config.v_threshold, "reset": config.reset, "alpha": config.alpha},
+        neuron={
+            "v_threshold": config.v_threshold,
+            "reset": config.reset,
+            "alpha": config.alpha,
+            "compile": config.compile_neurons,
+        },
         stdp_linear=config.stdp_linear,
     )
-    return model.to(device)
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
 
 def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:
@@ -313,7 +332,7 @@ def train(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - t0
-        val_loss, val_acc, rates = evaluate(model, val_loader, config)
+        val_loss, val_acc, rates, cost = evaluate(model, val_loader, config)
         metrics = EpochMetrics(
             epoch=epoch + 1,
             train_loss=loss_sum / seen,
@@ -326,6 +345,10 @@ def train(
             samples_per_s=seen / train_seconds,
             lr=step.scheduler.get_last_lr()[0],
             checkpoint=str(ckpt_path) if ckpt_path else None,
+            sops_per_sample=cost.sops_per_sample,
+            macs_per_sample=cost.macs_per_sample,
+            energy_pj_per_sample=cost.energy_pj_per_sample,
+            ann_energy_pj_per_sample=cost.ann_energy_pj_per_sample,
         )
         history.append(metrics)
         if ckpt_path is not None:
@@ -343,7 +366,7 @@ def train(
             callback(metrics)
 
     test_loader = DeviceLoader(splits, "test", max(config.batch_size, 256), device)
-    test_loss, test_acc, _ = evaluate(model, test_loader, config)
+    test_loss, test_acc, _, _ = evaluate(model, test_loader, config)
     last = history[-1]
     return TrainResult(
         val_acc=last.val_acc,
@@ -358,5 +381,9 @@ def train(
         spike_rates=last.spike_rates,
         checkpoint=str(ckpt_path) if ckpt_path else None,
         history=history,
+        sops_per_sample=last.sops_per_sample,
+        macs_per_sample=last.macs_per_sample,
+        energy_pj_per_sample=last.energy_pj_per_sample,
+        ann_energy_pj_per_sample=last.ann_energy_pj_per_sample,
     )
 

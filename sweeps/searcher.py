@@ -32,6 +32,13 @@ from .trainable import CURVE_KEYS
 
 logger = logging.getLogger(__name__)
 METRIC = "val_acc"
+# Per-sample validation energy of the last reported epoch (biril.energy), stored per trial.
+ENERGY_KEYS = (
+    "energy_pj_per_sample",
+    "sops_per_sample",
+    "macs_per_sample",
+    "ann_energy_pj_per_sample",
+)
 
 
 class _Exhaustive(optuna.samplers.BruteForceSampler):
@@ -67,6 +74,14 @@ def stage_of(t: FrozenTrial) -> str:
     return t.user_attrs.get("stage", "search")
 
 
+def accuracy_of(t: FrozenTrial) -> float | None:
+    """Validation accuracy: the study's first objective, single- or multi-objective.
+
+    (``FrozenTrial.value`` raises on a multi-objective study.)
+    """
+    return t.values[0] if t.values else None
+
+
 class RatioSearch(OptunaSearch):
     """Optuna search over the ratio, storing every trial in the sweep's study."""
 
@@ -89,10 +104,11 @@ class RatioSearch(OptunaSearch):
         }
         self._results_dir = results_dir.rstrip("/")
         self._last_results: dict[str, dict] = {}
+        multi = len(spec.metrics) > 1
         super().__init__(
             space=RatioSpace(spec),
-            metric=METRIC,
-            mode="max",
+            metric=spec.metrics if multi else METRIC,
+            mode=spec.modes if multi else "max",
             points_to_evaluate=warm_start,
             sampler=make_sampler(spec.search),
             study_name=spec.study_name,
@@ -162,8 +178,8 @@ class RatioSearch(OptunaSearch):
         """(source trial, seed) for each confirmation run, the best ratios first."""
         if not self._confirm_top_k:
             return []
-        done = [t for t in search if t.state == TrialState.COMPLETE and t.value is not None]
-        done.sort(key=lambda t: (bool(t.user_attrs.get("full_run")), t.value), reverse=True)
+        done = [t for t in search if t.state == TrialState.COMPLETE and t.values]
+        done.sort(key=lambda t: (bool(t.user_attrs.get("full_run")), accuracy_of(t)), reverse=True)
         best, seen = [], set()
         for t in done:
             key = tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
@@ -222,6 +238,9 @@ class RatioSearch(OptunaSearch):
                 else None
             ),
         }
+        for key in ENERGY_KEYS:
+            if key in result:
+                attrs[key] = result[key]
         if full_run:
             attrs["test_acc"] = result["test_acc"]
         return attrs

@@ -36,6 +36,8 @@ SWEEP_OWNED = {
     "resume_from": "trials resume from their Tune checkpoint",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Samplers that can search two objectives at once (CMA-ES is single-objective only).
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "gp", "random", "qmc")
 
 
 class SweepError(ValueError):
@@ -175,6 +177,9 @@ class SweepSpec(_Model):
 
     name: str = "sweep"
     description: str = ""
+    # accuracy: maximize validation accuracy. accuracy_energy: a multi-objective search,
+    # validation accuracy (max) and energy per validation sample in pJ (min).
+    objective: Literal["accuracy", "accuracy_energy"] = "accuracy"
     train: TrainConfig = TrainConfig()
     search: Search = Search()
     scheduler: Scheduler = Scheduler()
@@ -209,6 +214,16 @@ class SweepSpec(_Model):
     @model_validator(mode="after")
     def _fits(self) -> SweepSpec:
         s = self.search
+        exhaustive = s.space == "lattice" and s.lattice.exhaustive
+        if (
+            self.objective == "accuracy_energy"
+            and s.sampler not in MULTI_OBJECTIVE_SAMPLERS
+            and not exhaustive
+        ):
+            raise ValueError(
+                f"search.sampler: {s.sampler} cannot search two objectives; with objective: "
+                f"accuracy_energy use one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)}"
+            )
         if self.train.order == "blocked" and s.space != "lattice":
             raise ValueError(
                 "train.order: blocked needs integer ratios a:b:c; use search.space: lattice "
@@ -251,6 +266,17 @@ class SweepSpec(_Model):
     @property
     def study_name(self) -> str:
         return f"{self.dataset}/{self.name}"
+
+    @property
+    def metrics(self) -> list[str]:
+        """The study's objectives, in order: validation accuracy first, always."""
+        if self.objective == "accuracy_energy":
+            return ["val_acc", "energy_pj_per_sample"]
+        return ["val_acc"]
+
+    @property
+    def modes(self) -> list[str]:
+        return ["max", "min"][: len(self.metrics)]
 
     @property
     def num_confirm_trials(self) -> int:

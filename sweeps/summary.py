@@ -76,7 +76,7 @@ def best_ratio(trials: list[FrozenTrial]) -> Best:
     full = [
         t
         for t in trials
-        if t.state == TrialState.COMPLETE and t.user_attrs.get("full_run") and t.value is not None
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("full_run") and t.values
     ]
     if full:
         groups: dict[tuple, list[FrozenTrial]] = defaultdict(list)
@@ -85,17 +85,22 @@ def best_ratio(trials: list[FrozenTrial]) -> Best:
 
         def rank(g: list[FrozenTrial]) -> tuple:
             confirmed = any(t.user_attrs.get("stage") == "confirm" for t in g)
-            return (confirmed, mean(t.value for t in g), len(g))
+            return (confirmed, mean(accuracy(t) for t in g), len(g))
 
         runs = max(groups.values(), key=rank)
         tests = [t.user_attrs["test_acc"] for t in runs if "test_acc" in t.user_attrs]
         ratio = list(runs[0].user_attrs["ratio"])
-        return ratio, mean(t.value for t in runs), mean(tests) if tests else None, len(runs)
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        return ratio, mean(accuracy(t) for t in runs), mean(tests) if tests else None, len(runs)
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     if not done:
         return None, None, None, 0
-    t = max(done, key=lambda t: t.value)
-    return list(t.user_attrs["ratio"]), t.value, None, 1
+    t = max(done, key=accuracy)
+    return list(t.user_attrs["ratio"]), accuracy(t), None, 1
+
+
+def accuracy(t: FrozenTrial) -> float:
+    """Validation accuracy, the first objective (``t.value`` raises on two objectives)."""
+    return t.values[0]
 
 
 def summarize(

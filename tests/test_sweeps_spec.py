@@ -39,8 +39,8 @@ def test_every_shipped_spec_loads_and_names_its_dataset(name):
     assert spec.search.num_trials >= len(spec.search.warm_start)
 
 
-def test_shipped_specs_are_exactly_the_seven_datasets():
-    assert shipped_specs() == sorted(DATASETS)
+def test_shipped_specs_are_the_seven_datasets_and_the_energy_sweep():
+    assert shipped_specs() == sorted([*DATASETS, "digits_energy"])
 
 
 def test_paper_specs_use_the_paper_settings():
