@@ -8,7 +8,9 @@ Nothing is downloaded unless asked: missing data fails before training, naming t
 
 from __future__ import annotations
 
-from . import digits  # noqa: E402,F401  (registers itself)
+# Each module registers its datasets on import; this order is the order `inventory` lists.
+from . import digits, vision, tinyimagenet, dvs_gesture  # noqa: F401  # isort: skip
+from .inventory import inventory
 from .registry import (
     REGISTRY,
     DatasetError,
@@ -26,6 +28,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetSplits",
     "data_root",
+    "inventory",
     "load_dataset",
     "register",
     "split_indices",

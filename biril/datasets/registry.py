@@ -52,7 +52,12 @@ class DatasetSplits:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A registered dataset: how to load it and what a user needs to know about it."""
+    """A registered dataset: how to load it and what a user needs to know about it.
+
+    ``folder`` is where its files live relative to the data root (shown by ``inventory``);
+    ``count(root)`` returns ``(training-pool size, test size)`` from file headers or listings,
+    so an inventory need not decode every image.
+    """
 
     name: str
     load: Callable[..., DatasetSplits]
@@ -62,6 +67,8 @@ class DatasetInfo:
     layout: str
     time_steps: int = 4
     files: Callable[[Path], list[Path]] = field(default=lambda root: [])
+    folder: str = ""
+    count: Callable[[Path], tuple[int, int]] | None = None
 
     def missing(self, root: Path) -> list[Path]:
         """Required files under ``root`` that are not there (empty: ready to load)."""
@@ -74,6 +81,14 @@ REGISTRY: dict[str, DatasetInfo] = {}
 def register(info: DatasetInfo) -> DatasetInfo:
     REGISTRY[info.name] = info
     return info
+
+
+def unreadable(name: str, path: Path | str, problem: str) -> DatasetError:
+    """The error for a file that exists but cannot be read as the format it should be."""
+    return DatasetError(
+        f"{name}: {path} is truncated or corrupt ({problem}). Replace it with an intact copy, "
+        f"or delete it and pass --download."
+    )
 
 
 def data_root(root: str | Path | None = None) -> Path:
@@ -107,7 +122,8 @@ def load_dataset(
     info = REGISTRY[name]
     path = data_root(root)
     if not download and info.missing(path):
-        missing = ", ".join(str(p) for p in info.missing(path)[:3])
+        absent = info.missing(path)
+        missing = ", ".join(str(p) for p in absent[:3]) + (" ..." if len(absent) > 3 else "")
         raise DatasetError(
             f"{name}: data not found (missing {missing}). Expected layout under {path}: "
             f"{info.layout}. Put it there, point --data-root/BIRIL_DATA at it, "
