@@ -1,84 +1,563 @@
-"""``biril bench``: medians of one training step per BIRIL mode, side by side in one run.
+"""``biril bench``: the benchmark suite — every figure a ratio of medians taken in one run.
 
-Speed is reported as ratios measured in the same process (STDP-STBP/STBP, STDP/STBP), so
-the figures survive a change of machine; absolute medians are printed for context.
+Five sections, each comparing like with like inside one process, with the contenders
+interleaved within every repetition so drift (thermal, other load) hits all alike:
+
+1. ``neuron``: IF forward+backward against SpikingJelly 2.0's multi-step ``IFNode``;
+2. ``step``: one training step per BIRIL mode against the same network written in
+   SpikingJelly and trained by plain STBP;
+3. ``stdp``: the conv STDP update against SpikingJelly's ``STDPLearner`` (128→128 3×3 at
+   32×32 by default), with the numerical agreement of the two once conventions match;
+4. ``sweep``: a sweep of short trials, wall time against (sum of trial times / slots);
+5. ``memory``: peak memory of a training step per preset and mode.
+
+Figures survive a change of machine only as ratios; absolute medians are kept for context.
+A section that cannot run (no SpikingJelly, no ``sweeps`` package) reports ``null`` and a
+``*_reason`` key instead of a number.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import json
+import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .config import TrainConfig
-from .models import build_model
+from .models import PRESETS, build_model
+from .plasticity import stdp_delta_conv2d
 from .schedule import MODES, Mode
 from .trainer import BIRILStep, resolve_device
 
+SECTIONS = ("neuron", "step", "stdp", "sweep", "memory")
 # (in_channels, height/width, classes) of a typical dataset for each preset.
-BENCH_INPUT = {"small": (1, 28, 10), "paper18": (3, 32, 10)}
+BENCH_INPUT = {"small": (1, 28, 10), "mnist": (1, 28, 10), "paper18": (3, 32, 10)}
+SJ_STBP = "spikingjelly_stbp"
 
 
-@dataclass
-class StepTiming:
-    preset: str
-    mode: str
-    median_s: float
-    samples_per_s: float
+class BenchOptions(BaseModel):
+    """What ``biril bench`` measures and at which sizes; validated before anything runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    presets: tuple[str, ...] = ("small", "paper18")
+    sections: tuple[str, ...] = SECTIONS
+    batch_size: int = Field(64, ge=2)
+    time_steps: int = Field(4, ge=1)
+    reps: int = Field(5, ge=1)
+    warmup: int = Field(2, ge=0)
+    device: str | None = None
+    channels_last: bool = False
+    compile_neurons: bool = False
+    # The conv STDP comparison: a 128→128 3×3 conv at 32×32 (SpikingJelly's learner
+    # builds [B, C_out, C_in, H, W] temporaries, so its batch is a separate knob).
+    stdp_batch: int = Field(64, ge=1)
+    stdp_channels: int = Field(128, ge=1)
+    stdp_size: int = Field(32, ge=3)
+    stdp_reps: int = Field(3, ge=1)
+    sweep_trials: int = Field(4, ge=1)
+    sweep_epochs: int = Field(1, ge=1)
+    sweep_slots: int = Field(2, ge=1)
+
+    @field_validator("presets")
+    @classmethod
+    def _known_presets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for p in v:
+            if p not in BENCH_INPUT:
+                raise ValueError(f"unknown preset {p!r}; choose from {', '.join(BENCH_INPUT)}")
+        return v
+
+    @field_validator("sections")
+    @classmethod
+    def _known_sections(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for s in v:
+            if s not in SECTIONS:
+                raise ValueError(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
+        return v
 
 
-def _sync(device: torch.device) -> None:
+# ------------------------------------------------------------------------------ timing
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def time_steps_per_mode(
-    preset: str,
-    *,
-    batch_size: int = 64,
-    time_steps: int = 4,
-    reps: int = 5,
-    warmup: int = 2,
-    device: str | None = None,
-    amp: bool = False,
-) -> list[StepTiming]:
-    """Median wall time of one BIRIL step in each mode on random data of the preset's size.
-
-    Modes are interleaved within each repetition so drift (thermal, other load) hits all
-    three alike and the ratios stay fair.
-    """
-    dev = resolve_device(device)
-    c, hw, classes = BENCH_INPUT[preset]
-    torch.manual_seed(0)
-    model = build_model(preset, c, classes, time_steps).to(dev)
-    config = TrainConfig(preset=preset, time_steps=time_steps, amp=amp, device=device)
-    step = BIRILStep(model, config, total_steps=10_000)
-    x = torch.randn(batch_size, c, hw, hw, device=dev)
-    y = torch.randint(0, classes, (batch_size,), device=dev)
-    times: dict[Mode, list[float]] = {m: [] for m in MODES}
+def interleaved_medians(
+    contenders: dict[str, Callable[[], object]],
+    reps: int,
+    warmup: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Median seconds of each contender; every repetition runs all of them in turn."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for rep in range(warmup + reps):
-        for mode in MODES:
-            _sync(dev)
+        for name, fn in contenders.items():
+            sync(device)
             t0 = time.perf_counter()
-            step(x, y, mode)
-            _sync(dev)
+            fn()
+            sync(device)
             if rep >= warmup:
-                times[mode].append(time.perf_counter() - t0)
-    return [
-        StepTiming(preset, m.value, statistics.median(ts), batch_size / statistics.median(ts))
-        for m, ts in times.items()
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def spikingjelly_missing() -> str | None:
+    """Why the SpikingJelly comparisons cannot run here, or None when they can."""
+    from .bench_spikingjelly import spikingjelly
+
+    try:
+        spikingjelly()
+    except ImportError as e:
+        return str(e)
+    return None
+
+
+def our_model(preset: str, opts: BenchOptions, device: torch.device):
+    """The preset's ``SpikingResNet`` with the speed switches of ``opts``."""
+    c, _, classes = BENCH_INPUT[preset]
+    model = build_model(
+        preset, c, classes, opts.time_steps, neuron={"compile": opts.compile_neurons}
+    ).to(device)
+    if opts.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def batch(preset: str, opts: BenchOptions, device: torch.device):
+    """A random batch of the preset's typical input size, and labels."""
+    c, hw, classes = BENCH_INPUT[preset]
+    x = torch.randn(opts.batch_size, c, hw, hw, device=device)
+    if opts.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, torch.randint(0, classes, (opts.batch_size,), device=device)
+
+
+# ------------------------------------------------------------------------------ 1. neuron
+def bench_neuron(opts: BenchOptions, device: torch.device) -> dict:
+    """IF forward+backward on each preset's stem output ``[T, B, C, H, W]``."""
+    return {preset: neuron_case(preset, opts, device) for preset in opts.presets}
+
+
+def neuron_case(preset: str, opts: BenchOptions, device: torch.device) -> dict:
+    from .bench_spikingjelly import if_node, run_if_node
+    from .neurons import IFNeuron
+
+    _, hw, _ = BENCH_INPUT[preset]
+    arch = PRESETS[preset]
+    size = -(-hw // arch.stem_stride)
+    shape = (opts.time_steps, opts.batch_size, arch.stem_channels, size, size)
+    torch.manual_seed(0)
+    current = (0.8 * torch.randn(shape, device=device) + 0.4).requires_grad_()
+    grad = torch.randn(shape, device=device)
+    ours, sj = IFNeuron(compile=opts.compile_neurons), if_node().to(device)
+
+    def fwd_bwd(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            fn(current).backward(grad)
+            current.grad = None
+
+        return run
+
+    med = interleaved_medians(
+        {"biril": fwd_bwd(ours), "spikingjelly": fwd_bwd(lambda x: run_if_node(sj, x))},
+        opts.reps,
+        opts.warmup,
+        device,
+    )
+    return {
+        "shape": list(shape),
+        "median_s": med,
+        "speedup_vs_spikingjelly": med["spikingjelly"] / med["biril"],
+    }
+
+
+# ------------------------------------------------------------------------------ 2. step
+def bench_steps(opts: BenchOptions, device: torch.device, with_sj: bool) -> dict:
+    """Per preset: median step time of each BIRIL mode (and SpikingJelly STBP), and ratios."""
+    return {preset: step_case(preset, opts, device, with_sj) for preset in opts.presets}
+
+
+def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bool) -> dict:
+    torch.manual_seed(0)
+    model = our_model(preset, opts, device)
+    config = TrainConfig(preset=preset, time_steps=opts.time_steps, device=opts.device)
+    step = BIRILStep(model, config, total_steps=10_000)
+    x, y = batch(preset, opts, device)
+    contenders: dict[str, Callable[[], object]] = {
+        m.value: (lambda m=m: step(x, y, m)) for m in MODES
+    }
+    if with_sj:
+        from .bench_spikingjelly import SJSpikingResNet, SJSTBPStep
+
+        c, _, classes = BENCH_INPUT[preset]
+        sj_model = SJSpikingResNet(PRESETS[preset], c, classes, opts.time_steps).to(device)
+        sj_model.load_state_dict(model.state_dict())
+        sj_step = SJSTBPStep(sj_model, lr=config.lr)
+        x_sj = x.contiguous()
+        contenders[SJ_STBP] = lambda: sj_step(x_sj, y)
+    med = interleaved_medians(contenders, opts.reps, opts.warmup, device)
+    ratios = {
+        "stdp_stbp_over_stbp": med[Mode.STDP_STBP.value] / med[Mode.STBP.value],
+        "stdp_over_stbp": med[Mode.STDP.value] / med[Mode.STBP.value],
+    }
+    if with_sj:
+        ratios["speedup_vs_spikingjelly"] = med[SJ_STBP] / med[Mode.STBP.value]
+    return {
+        "median_s": med,
+        "samples_per_s": {k: opts.batch_size / v for k, v in med.items()},
+        **ratios,
+    }
+
+
+# ------------------------------------------------------------------------------ 3. stdp
+def bench_conv_stdp(opts: BenchOptions, device: torch.device) -> dict:
+    """ΔW of one conv layer from recorded spikes: ours against ``STDPLearner``."""
+    from .bench_spikingjelly import SJConvSTDP, same_step_corr
+
+    T, B, C, S = opts.time_steps, opts.stdp_batch, opts.stdp_channels, opts.stdp_size
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(C, C, 3, 1, 1, bias=False).to(device)
+    # Spike rates typical of a trained SNN layer (~15% per step).
+    pre = (torch.rand(T, B, C, S, S, device=device) < 0.15).float()
+    post = (torch.rand(T, B, C, S, S, device=device) < 0.15).float()
+    sj = SJConvSTDP(conv)
+
+    def ours() -> torch.Tensor:
+        return stdp_delta_conv2d(pre, post, conv.weight.shape, stride=1, padding=1)
+
+    # Recording is the forward pass's job in both libraries; time the update alone.
+    times: dict[str, list[float]] = {"biril": [], "spikingjelly": []}
+    delta: dict[str, torch.Tensor] = {}
+    for rep in range(1 + opts.stdp_reps):
+        sj.record(pre, post)
+        for name, fn in (("biril", ours), ("spikingjelly", sj.delta)):
+            sync(device)
+            t0 = time.perf_counter()
+            delta[name] = fn()
+            sync(device)
+            if rep >= 1:
+                times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = delta["spikingjelly"] + same_step_corr(pre, post, conv)
+    scaled = delta["biril"] * (B * S * S * T)
+    error = float((scaled - ref).abs().max() / ref.abs().max())
+    return {
+        "shape": {"T": T, "B": B, "C_in": C, "C_out": C, "H": S, "W": S, "kernel": 3},
+        "median_s": med,
+        "speedup_vs_spikingjelly": med["spikingjelly"] / med["biril"],
+        "max_rel_error_vs_spikingjelly": error,
+        "convention": "tau_sj = 1/(1-exp(-1/tau)); dW_biril*B*H*W*T = dW_sj + A-*same-step corr",
+    }
+
+
+# ------------------------------------------------------------------------------ 4. sweep
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send this process's stdout (Python's and file descriptor 1) to stderr for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def bench_sweep(opts: BenchOptions) -> dict:
+    """A short sweep on digits; efficiency = (Σ trial seconds / slots) / sweep wall time.
+
+    Ray is started here first, so the wall time is the sweep's own (study, actors,
+    trials, reporting), not Ray's start-up.
+    """
+    try:
+        import optuna
+        import ray
+
+        from sweeps.runner import run_sweep
+        from sweeps.spec import SweepSpec, parse_spec
+    except ImportError as e:
+        return {"sweep_efficiency": None, "sweep_efficiency_reason": f"sweeps unavailable: {e}"}
+    ratios = ["1:8:3", "1:6:2", "2:6:1", "1:4:1", "3:8:1", "1:0:0", "0:1:0", "0:0:1"]
+    spec = parse_spec(
+        {
+            "name": "bench",
+            "train": {"dataset": "digits", "epochs": opts.sweep_epochs, "device": "cpu"},
+            "search": {
+                "num_trials": opts.sweep_trials,
+                "warm_start": ratios[: opts.sweep_trials],
+            },
+            "scheduler": {"type": "none"},
+            "resources": {"cpus_per_trial": 1, "max_concurrent": opts.sweep_slots},
+        },
+        source="biril bench",
+    )
+    root = tempfile.mkdtemp(prefix="biril-bench-sweep-")
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(num_cpus=opts.sweep_slots, include_dashboard=False, log_to_driver=False)
+    try:
+        with stdout_to_stderr():  # Tune prints its banner on stdout, where --json goes
+            t0 = time.perf_counter()
+            summary = run_sweep(spec, storage=root, progress=False)
+            wall = time.perf_counter() - t0
+    finally:
+        if started_ray:
+            ray.shutdown()
+    study = optuna.load_study(study_name=summary.study, storage=summary.storage)
+    shutil.rmtree(root, ignore_errors=True)
+    trials = sorted(
+        (t for t in study.trials if t.user_attrs.get("seconds") and t.datetime_complete),
+        key=lambda t: t.datetime_start,
+    )
+    seconds = [t.user_attrs["seconds"] for t in trials]
+    # Time a slot held a trial beyond the trial's own work: actor start-up and reporting.
+    overhead = [
+        (t.datetime_complete - t.datetime_start).total_seconds() - t.user_attrs["seconds"]
+        for t in trials
     ]
-
-
-def step_ratios(timings: list[StepTiming]) -> dict[str, dict[str, float]]:
-    """Per preset: ``stdp_stbp_over_stbp`` and ``stdp_over_stbp`` from the medians."""
-    out: dict[str, dict[str, float]] = {}
-    for preset in dict.fromkeys(t.preset for t in timings):
-        med = {t.mode: t.median_s for t in timings if t.preset == preset}
-        out[preset] = {
-            "stdp_stbp_over_stbp": med["stdp_stbp"] / med["stbp"],
-            "stdp_over_stbp": med["stdp"] / med["stbp"],
-        }
+    fresh, reused = overhead[: opts.sweep_slots], overhead[opts.sweep_slots :]
+    out = {
+        "trials": len(seconds),
+        "slots": opts.sweep_slots,
+        "wall_s": wall,
+        "trial_seconds": seconds,
+        "sweep_efficiency": (
+            sum(seconds) / opts.sweep_slots / wall if len(seconds) == opts.sweep_trials else None
+        ),
+        # With reuse on, the first wave starts fresh actors and later trials reuse them.
+        "overhead_per_trial_fresh_actor_s": statistics.median(fresh) if fresh else None,
+        "overhead_per_trial_reused_actor_s": statistics.median(reused) if reused else None,
+    }
+    if out["sweep_efficiency"] is None:
+        out["sweep_efficiency_reason"] = f"only {len(seconds)} of {opts.sweep_trials} finished"
+    has_switch = "reuse" in json.dumps(SweepSpec.model_json_schema())
+    out["actor_reuse"] = (
+        "not compared: the sweep spec's reuse switch is left at its default"
+        if has_switch
+        else "not compared: the sweep spec has no actor-reuse switch (sweeps.runner always "
+        "passes reuse_actors=True); the fresh/reused overheads above are its effect"
+    )
     return out
+
+
+# ------------------------------------------------------------------------------ 5. memory
+def bench_memory(opts: BenchOptions, device: torch.device, with_sj: bool) -> dict:
+    """Peak working memory of a training step per preset and mode (and SpikingJelly STBP).
+
+    CUDA: ``torch.cuda.max_memory_allocated`` in this process. CPU: a fresh subprocess per
+    measurement, so no other section's memory is counted (see ``memory_of_steps``).
+    """
+    modes = [m.value for m in MODES] + ([SJ_STBP] if with_sj else [])
+    method = "cuda_max_memory_allocated" if device.type == "cuda" else "linux_peak_rss_delta"
+    out: dict = {"method": method}
+    for preset in opts.presets:
+        out[preset] = {}
+        for mode in modes:
+            args = {"preset": preset, "mode": mode, "options": opts.model_dump()}
+            if device.type == "cuda":
+                out[preset][mode] = memory_of_steps(args, device)
+            else:
+                out[preset][mode] = memory_in_subprocess(args)
+    return out
+
+
+def memory_in_subprocess(args: dict) -> float:
+    code = "import sys; from biril.bench import memory_child; memory_child(sys.argv[1])"
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"memory measurement failed: {r.stderr.strip().splitlines()[-1]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])["peak_mb"]
+
+
+def proc_status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS, so the resident set is what is still in use."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: freed pages may stay resident, which only lowers the figure
+
+
+def memory_child(arg: str) -> None:
+    """Entry point of the CPU memory subprocess: print ``{"peak_mb": ...}``."""
+    print(json.dumps({"peak_mb": memory_of_steps(json.loads(arg), torch.device("cpu"))}))
+
+
+def memory_of_steps(args: dict, device: torch.device) -> float:
+    """MiB a training step needs above what model, optimizer state and batch already hold.
+
+    One step runs first (optimizer state, kernel caches); the second is measured: on
+    CUDA by the allocator's peak, on CPU (Linux) by the kernel's peak resident set
+    (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident set before it.
+    """
+    opts = BenchOptions(**args["options"])
+    preset, mode = args["preset"], args["mode"]
+    torch.manual_seed(0)
+    model = our_model(preset, opts, device)
+    x, y = batch(preset, opts, device)
+    if mode == SJ_STBP:
+        from .bench_spikingjelly import SJSpikingResNet, SJSTBPStep
+
+        c, _, classes = BENCH_INPUT[preset]
+        model = SJSpikingResNet(PRESETS[preset], c, classes, opts.time_steps).to(device)
+        sj_step = SJSTBPStep(model)
+        x = x.contiguous()
+
+        def run() -> None:
+            sj_step(x, y)
+    else:
+        config = TrainConfig(preset=preset, time_steps=opts.time_steps, device=opts.device)
+        step = BIRILStep(model, config, total_steps=10_000)
+
+        def run() -> None:
+            step(x, y, Mode(mode))
+
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    release_freed_memory()
+    base = proc_status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # peak resident set := current resident set
+    run()
+    return proc_status_mb("VmHWM") - base
+
+
+# ------------------------------------------------------------------------------ suite
+def run_suite(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Run the chosen sections; one JSON-ready dict with the headline ratios on top.
+
+    Headlines over several presets are the least favourable preset's figure.
+    """
+    device = resolve_device(opts.device)
+    missing_sj = spikingjelly_missing()
+    result: dict = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "options": opts.model_dump(),
+    }
+    wanted = set(opts.sections)
+
+    def unavailable(key: str, reason: str) -> None:
+        result[key] = None
+        result[f"{key}_reason"] = reason
+
+    if "neuron" in wanted:
+        if missing_sj:
+            unavailable("neuron_speedup_vs_spikingjelly", missing_sj)
+        else:
+            log("neuron: IF forward+backward vs SpikingJelly IFNode")
+            result["neuron"] = bench_neuron(opts, device)
+            result["neuron_speedup_vs_spikingjelly"] = min(
+                r["speedup_vs_spikingjelly"] for r in result["neuron"].values()
+            )
+    if "step" in wanted:
+        log(f"step: one training step per mode, {', '.join(opts.presets)}")
+        steps = bench_steps(opts, device, with_sj=missing_sj is None)
+        result["steps"] = steps
+        result["stdp_stbp_over_stbp"] = max(r["stdp_stbp_over_stbp"] for r in steps.values())
+        result["stdp_over_stbp"] = max(r["stdp_over_stbp"] for r in steps.values())
+        if missing_sj:
+            unavailable("step_speedup_vs_spikingjelly", missing_sj)
+        else:
+            result["step_speedup_vs_spikingjelly"] = min(
+                r["speedup_vs_spikingjelly"] for r in steps.values()
+            )
+    else:
+        for key in ("step_speedup_vs_spikingjelly", "stdp_stbp_over_stbp", "stdp_over_stbp"):
+            unavailable(key, "section 'step' not run")
+    if "stdp" in wanted and not missing_sj:
+        log(f"stdp: conv STDP update vs STDPLearner (batch {opts.stdp_batch})")
+        result["conv_stdp"] = bench_conv_stdp(opts, device)
+        result["stdp_speedup_vs_spikingjelly"] = result["conv_stdp"]["speedup_vs_spikingjelly"]
+    else:
+        unavailable("stdp_speedup_vs_spikingjelly", missing_sj or "section 'stdp' not run")
+    if "sweep" in wanted:
+        log(f"sweep: {opts.sweep_trials} short trials on {opts.sweep_slots} slots")
+        result["sweep"] = bench_sweep(opts)
+        result["sweep_efficiency"] = result["sweep"].get("sweep_efficiency")
+        if result["sweep_efficiency"] is None:
+            result["sweep_efficiency_reason"] = result["sweep"]["sweep_efficiency_reason"]
+    else:
+        unavailable("sweep_efficiency", "section 'sweep' not run")
+    if "memory" in wanted:
+        if device.type == "cuda" or os.path.exists("/proc/self/clear_refs"):
+            log("memory: peak per preset and mode")
+            result["memory_mb"] = bench_memory(opts, device, with_sj=missing_sj is None)
+        else:
+            unavailable("memory_mb", "CPU peak memory needs Linux /proc/self/clear_refs")
+    return result
+
+
+def render(result: dict) -> list:
+    """Rich tables of a suite result, for the terminal."""
+    from rich.table import Table
+
+    tables = []
+    head = Table(title=f"biril bench on {result['device']} ({result['threads']} threads)")
+    head.add_column("figure")
+    head.add_column("value")
+    for key in (
+        "step_speedup_vs_spikingjelly",
+        "stdp_stbp_over_stbp",
+        "stdp_over_stbp",
+        "stdp_speedup_vs_spikingjelly",
+        "neuron_speedup_vs_spikingjelly",
+        "sweep_efficiency",
+    ):
+        if key in result:
+            value = result[key]
+            head.add_row(key, f"{value:.3f}" if value is not None else result[f"{key}_reason"])
+    tables.append(head)
+    if "steps" in result:
+        t = Table(title=f"one training step, median ms (batch {result['options']['batch_size']})")
+        for col in ("preset", *result["steps"][next(iter(result["steps"]))]["median_s"]):
+            t.add_column(col)
+        for preset, r in result["steps"].items():
+            t.add_row(preset, *(f"{v * 1e3:.1f}" for v in r["median_s"].values()))
+        tables.append(t)
+    if "memory_mb" in result:
+        mem = result["memory_mb"]
+        t = Table(title=f"peak step memory, MiB ({mem['method']})")
+        presets = [p for p in mem if p != "method"]
+        for col in ("preset", *mem[presets[0]]):
+            t.add_column(col)
+        for preset in presets:
+            t.add_row(preset, *(f"{v:.0f}" for v in mem[preset].values()))
+        tables.append(t)
+    return tables

@@ -151,53 +151,86 @@ def _print_summary(console, config, result) -> None:
 
 
 @cli.command()
-@click.option("--preset", "presets", multiple=True, help="small | paper18 (repeatable).")
+@click.option("--preset", "presets", multiple=True, help="small | mnist | paper18 (repeatable).")
+@click.option(
+    "--only", "sections", multiple=True, help="neuron | step | stdp | sweep | memory (repeatable)."
+)
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--time-steps", default=4, show_default=True)
-@click.option("--reps", default=5, show_default=True, help="Timed repetitions per mode.")
+@click.option("--reps", default=5, show_default=True, help="Timed repetitions per contender.")
 @click.option("--warmup", default=2, show_default=True)
 @click.option("--device", default=None, help="cpu | cuda | cuda:N.")
-@click.option("--json", "as_json", is_flag=True)
-def bench(presets, batch_size, time_steps, reps, warmup, device, as_json) -> None:
-    """Time one training step per mode; print medians and mode-to-STBP ratios."""
-    from dataclasses import asdict
+@click.option("--channels-last", is_flag=True, help="Our network in channels-last layout.")
+@click.option("--compile-neurons", is_flag=True, help="torch.compile the IF time scans.")
+@click.option("--stdp-batch", default=64, show_default=True, help="Batch of the conv STDP test.")
+@click.option("--stdp-reps", default=3, show_default=True)
+@click.option("--sweep-trials", default=4, show_default=True)
+@click.option("--sweep-slots", default=2, show_default=True)
+@click.option("--sweep-epochs", default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(presets, sections, as_json, **options) -> None:
+    """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory.
 
+    Every figure is a median over repetitions after warm-up, contenders interleaved in
+    one process; the headline figures are ratios.
+    """
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from .bench import BenchOptions, render, run_suite
+
+    fields = {**options, **({"presets": presets} if presets else {})}
+    fields.update({"sections": sections} if sections else {})
+    try:
+        opts = BenchOptions(**fields)
+    except ValidationError as e:
+        flags = {"presets": "--preset", "sections": "--only"}
+        problems = [
+            f"{flags.get(str(err['loc'][0]), '--' + str(err['loc'][0]).replace('_', '-'))}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        ]
+        raise UserError("; ".join(problems)) from None
+    log = Console(stderr=True)
+    result = run_suite(opts, log=log.print)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    console = Console()
+    for table in render(result):
+        console.print(table)
+
+
+@cli.command()
+@click.option("--data-root", help="Where datasets live (else $BIRIL_DATA, ~/.cache/biril/data).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as one JSON list.")
+def datasets(data_root, as_json) -> None:
+    """List every dataset: found or missing, where, how many samples, input shape."""
     from rich.console import Console
     from rich.table import Table
 
-    from .bench import step_ratios, time_steps_per_mode
+    from .datasets import data_root as resolve_root
+    from .datasets import inventory
 
-    if reps < 1 or warmup < 0:
-        raise UserError("--reps must be >= 1 and --warmup >= 0")
-    timings = []
-    console = Console(stderr=True)
-    for preset in presets or ("small", "paper18"):
-        if preset not in ("small", "paper18"):
-            raise UserError(f"--preset: unknown preset {preset!r}; choose small or paper18")
-        console.print(f"timing {preset} (batch {batch_size}, T={time_steps}) ...")
-        timings += time_steps_per_mode(
-            preset,
-            batch_size=batch_size,
-            time_steps=time_steps,
-            reps=reps,
-            warmup=warmup,
-            device=device,
-        )
-    ratios = step_ratios(timings)
+    rows = inventory(data_root)
     if as_json:
-        click.echo(json.dumps({"steps": [asdict(t) for t in timings], "ratios": ratios}))
+        click.echo(json.dumps(rows))
         return
-    table = Table(title="one training step (median)")
-    for col in ("preset", "mode", "median ms", "samples/s"):
+    table = Table(title=f"datasets under {resolve_root(data_root)}")
+    for col in ("dataset", "status", "path", "train", "val", "test", "input", "classes"):
         table.add_column(col)
-    for t in timings:
-        table.add_row(t.preset, t.mode, f"{t.median_s * 1e3:.1f}", f"{t.samples_per_s:.0f}")
-    Console().print(table)
-    for preset, r in ratios.items():
-        click.echo(
-            f"{preset}: STDP-STBP/STBP = {r['stdp_stbp_over_stbp']:.3f}   "
-            f"STDP/STBP = {r['stdp_over_stbp']:.3f}"
+    for r in rows:
+        status = {"found": "[green]found", "missing": "[yellow]missing"}.get(
+            r["status"], "[red]" + r["status"]
         )
+        n = [str(r[k]) if r[k] is not None else "-" for k in ("n_train", "n_val", "n_test")]
+        shape = "×".join(str(s) for s in r["input_shape"])
+        table.add_row(r["name"], status, r["path"], *n, shape, str(r["num_classes"]))
+    console = Console()
+    console.print(table)
+    for r in rows:
+        if r["status"] == "error":
+            console.print(f"{r['name']}: {r['detail']}")
 
 
 def _register_package_commands() -> None:

@@ -71,3 +71,19 @@ def test_resume_continues_from_checkpoint(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "epoch   1/2" not in again.stderr  # epoch 1 came from the checkpoint
     assert "epoch   2/2" in again.stderr
+
+
+def test_datasets_lists_bundled_digits_and_missing_others(tmp_path):
+    from sklearn.datasets import load_digits
+
+    r = biril("datasets", "--data-root", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    n = len(load_digits().target)  # 1797
+    n_test = round(n * 0.2)
+    n_val = round((n - n_test) * 0.1)
+    digits = rows["digits"]
+    assert digits["status"] == "found"
+    counts = (digits["n_train"], digits["n_val"], digits["n_test"])
+    assert counts == (n - n_test - n_val, n_val, n_test)
+    assert rows["mnist"]["status"] == "missing" and rows["cifar10"]["status"] == "missing"

@@ -1,0 +1,142 @@
+"""``biril bench``: options fail fast, ``--json`` is one object with the headline ratios.
+
+No timing is asserted (the machine's load decides those); what is checked is that each
+section measures what it says: the STDP comparison agrees with SpikingJelly's learner,
+the memory figure grows with the batch like activations do, the sweep finishes its trials.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from biril.bench import BenchOptions, memory_in_subprocess, run_suite
+
+HEADLINES = (
+    "step_speedup_vs_spikingjelly",
+    "stdp_stbp_over_stbp",
+    "stdp_over_stbp",
+    "stdp_speedup_vs_spikingjelly",
+    "sweep_efficiency",
+)
+
+
+def biril(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "biril.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_bad_options_are_one_line_exit_2_naming_each_flag():
+    r = biril("bench", "--preset", "resnet50", "--only", "everything", "--reps", "0")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for flag, problem in (("--preset", "resnet50"), ("--only", "everything"), ("--reps", "1")):
+        assert flag in lines[0] and problem in lines[0]
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("batch_size", 1), ("stdp_batch", 0), ("warmup", -1), ("sweep_slots", 0), ("unknown", 1)],
+)
+def test_options_reject_impossible_values(field, value):
+    with pytest.raises(ValidationError, match=field):
+        BenchOptions(**{field: value})
+
+
+def test_json_is_one_object_with_the_headline_ratios():
+    r = biril(
+        "bench",
+        "--only",
+        "step",
+        "--preset",
+        "small",
+        "--batch-size",
+        "2",
+        "--reps",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    for key in HEADLINES:
+        assert key in result
+    for key in HEADLINES[:3]:
+        assert result[key] > 0
+    assert result["stdp_speedup_vs_spikingjelly"] is None
+    assert "not run" in result["stdp_speedup_vs_spikingjelly_reason"]
+    assert result["sweep_efficiency"] is None and result["sweep_efficiency_reason"]
+    medians = result["steps"]["small"]["median_s"]
+    assert set(medians) == {"stdp", "stbp", "stdp_stbp", "spikingjelly_stbp"}
+    assert result["stdp_over_stbp"] == pytest.approx(medians["stdp"] / medians["stbp"])
+
+
+def test_conv_stdp_section_agrees_with_spikingjelly():
+    pytest.importorskip("spikingjelly")
+    opts = BenchOptions(
+        presets=("small",),
+        sections=("neuron", "stdp"),
+        batch_size=2,
+        reps=1,
+        warmup=0,
+        stdp_batch=2,
+        stdp_channels=8,
+        stdp_size=8,
+        stdp_reps=1,
+    )
+    result = run_suite(opts)
+    assert result["conv_stdp"]["max_rel_error_vs_spikingjelly"] < 1e-5
+    assert result["stdp_speedup_vs_spikingjelly"] > 0
+    assert result["neuron"]["small"]["shape"] == [4, 2, 32, 28, 28]
+    assert result["step_speedup_vs_spikingjelly"] is None
+
+
+@pytest.mark.slow
+def test_memory_grows_with_batch_like_activations():
+    # small preset, T=4: an activation is T·B·32·28·28 floats; the step's working set
+    # is many of them, so 4x the batch must cost at least ~3x the memory.
+    def peak(batch_size):
+        opts = BenchOptions(presets=("small",), batch_size=batch_size).model_dump()
+        return memory_in_subprocess({"preset": "small", "mode": "stbp", "options": opts})
+
+    small, large = peak(4), peak(16)
+    assert small > 4 * 32 * 28 * 28 * 4 * 4 / 2**20  # more than one activation tensor
+    assert large > 3 * small
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_sweep_section_runs_every_trial_and_keeps_stdout_json():
+    # Tune prints a banner on stdout; --json must still be exactly one object there.
+    r = biril(
+        "bench",
+        "--only",
+        "sweep",
+        "--sweep-trials",
+        "3",
+        "--sweep-slots",
+        "2",
+        "--json",
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    sweep = json.loads(r.stdout)["sweep"]
+    assert sweep["trials"] == 3 and len(sweep["trial_seconds"]) == 3
+    assert 0 < sweep["sweep_efficiency"] <= 1.0
+    assert sweep["overhead_per_trial_fresh_actor_s"] >= 0
+
+
+def test_spikingjelly_is_never_imported_by_trainer_or_cli_start():
+    code = (
+        "import sys, biril.bench, biril.cli, biril.trainer; "
+        "print(any(m.split('.')[0] == 'spikingjelly' for m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
