@@ -160,6 +160,10 @@ def _print_summary(console, config, result) -> None:
 @click.option("--reps", default=5, show_default=True, help="Timed repetitions per contender.")
 @click.option("--warmup", default=2, show_default=True)
 @click.option("--device", default=None, help="cpu | cuda | cuda:N.")
+@click.option(
+    "--clock", default="wall", show_default=True, help="wall | cpu (CPU seconds; for a busy CPU)."
+)
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
 @click.option("--channels-last", is_flag=True, help="Our network in channels-last layout.")
 @click.option("--compile-neurons", is_flag=True, help="torch.compile the IF time scans.")
 @click.option("--stdp-batch", default=64, show_default=True, help="Batch of the conv STDP test.")
@@ -177,7 +181,7 @@ def bench(presets, sections, as_json, **options) -> None:
     from pydantic import ValidationError
     from rich.console import Console
 
-    from .bench import BenchOptions, render, run_suite
+    from .bench import BenchOptions, check_device, render, run_suite
 
     fields = {**options, **({"presets": presets} if presets else {})}
     fields.update({"sections": sections} if sections else {})
@@ -191,6 +195,10 @@ def bench(presets, sections, as_json, **options) -> None:
             for err in e.errors()
         ]
         raise UserError("; ".join(problems)) from None
+    try:
+        check_device(opts)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(str(e)) from None
     log = Console(stderr=True)
     result = run_suite(opts, log=log.print)
     if as_json:
