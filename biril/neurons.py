@@ -54,13 +54,17 @@ def if_scan(current: torch.Tensor, v_threshold: float, soft: bool) -> torch.Tens
     """
     h = torch.empty_like(current)
     h[0].copy_(current[0])
+    # 0/1 masks as floats: mixed bool-float element-wise ops take a slow casting path.
+    mask = torch.empty_like(current[0])
     for t in range(1, current.shape[0]):
         prev = h[t - 1]
         if soft:
-            torch.add(prev, prev >= v_threshold, alpha=-v_threshold, out=h[t])
+            torch.ge(prev, v_threshold, out=mask)
+            torch.add(prev, mask, alpha=-v_threshold, out=h[t])
             h[t].add_(current[t])
         else:
-            torch.addcmul(current[t], prev, prev < v_threshold, out=h[t])
+            torch.lt(prev, v_threshold, out=mask)
+            torch.addcmul(current[t], prev, mask, out=h[t])
     return h
 
 
@@ -79,7 +83,7 @@ def if_scan_backward(
     if soft:
         a = sg.mul(-v_threshold).add_(1.0)
     else:
-        a = torch.addcmul(h < v_threshold, h, sg, value=-1.0)
+        a = torch.lt(h, v_threshold, out=torch.empty_like(h)).addcmul_(h, sg, value=-1.0)
     g = sg.mul_(grad_spikes)
     for t in range(h.shape[0] - 2, -1, -1):
         g[t].addcmul_(a[t], g[t + 1])
