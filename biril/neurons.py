@@ -105,8 +105,10 @@ class IFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, current, v_threshold: float, alpha: float, soft: bool, compile: bool):
-        scan = _compiled(if_scan) if compile else if_scan
-        h = scan(current, v_threshold, soft)
+        if compile:  # the compiled scans write through out= views, which must be contiguous
+            h = _compiled(if_scan)(current.contiguous(), v_threshold, soft)
+        else:
+            h = if_scan(current, v_threshold, soft)
         ctx.save_for_backward(h)
         ctx.args = (v_threshold, alpha, soft, compile)
         return torch.ge(h, v_threshold, out=torch.empty_like(current))

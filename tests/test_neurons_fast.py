@@ -117,10 +117,12 @@ def test_compiled_scans_match_reference(reset):
     # torch.compile (inductor, C++ on CPU) of both scans: ~25 s for a cold compilation on
     # 2 cores, so only the default reset runs by default.
     current, grad = inputs((4, 3, 4, 6, 6), torch.float32)
-    ref_s, ref_g = spikes_and_grad(lambda x: reference_if(x, 1.0, 4.0, reset), current, grad)
-    s, g = spikes_and_grad(IFNeuron(reset=reset, compile=True), current, grad)
-    assert torch.equal(s, ref_s)
-    torch.testing.assert_close(g, ref_g, rtol=1e-5, atol=1e-5)
+    cl = current.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(current.shape)
+    for x in (current, cl):
+        ref_s, ref_g = spikes_and_grad(lambda t: reference_if(t, 1.0, 4.0, reset), x, grad)
+        s, g = spikes_and_grad(IFNeuron(reset=reset, compile=True), x, grad)
+        assert torch.equal(s, ref_s)
+        torch.testing.assert_close(g, ref_g, rtol=1e-5, atol=1e-5)
 
 
 def test_channels_last_network_computes_the_same_step():
