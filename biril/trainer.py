@@ -158,13 +158,24 @@ class BIRILStep:
         fused = mode is Mode.STDP_STBP and self.config.cyclic == "fused"
         norms = [filter_norms(w) for w in self.stdp_weights] if fused else None
         self.optimizer.step()
-        self.scheduler.step()
         if uses_stdp:
             self.apply_stdp(records, norms)
+        self.scheduler.step()
+        self.anneal_stdp()
         for w in self.stdp_weights:
             w.requires_grad_(True)
         correct = (mean_out.argmax(1) == y).sum()
         return loss.item(), int(correct)
+
+    def anneal_stdp(self) -> None:
+        """Scale the STDP rate by the gradient schedule's current factor.
+
+        A constant STDP rate keeps rotating the filters after the gradient's rate has
+        decayed, and nothing corrects them: MNIST fell from 98% to 35% validation at
+        epoch 6 with one.
+        """
+        factor = self.scheduler.get_last_lr()[0] / self.config.lr
+        self.stdp_optimizer.param_groups[0]["lr"] = self.config.stdp_lr * factor
 
     @torch.no_grad()
     def apply_stdp(self, records, norms: list[torch.Tensor] | None = None) -> None:
@@ -195,6 +206,10 @@ class BIRILStep:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.stdp_optimizer.load_state_dict(state["stdp_optimizer"])
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Stretch the cosine schedule when a resumed run was given more epochs."""
+        self.scheduler.T_max = max(1, total_steps)
 
 
 @torch.no_grad()
@@ -313,7 +328,7 @@ def train(
         state = load_checkpoint(config.resume_from)
         model.load_state_dict(state["model"])
         step.load_state_dict(state["step"])
-        step.scheduler.T_max = max(1, len(schedule))  # the run may have been extended
+        step.set_total_steps(len(schedule))  # the run may have been extended
         start_epoch = state["epoch"]
         history = [EpochMetrics(**h) for h in state["history"]]
     ckpt_path = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None

@@ -1,6 +1,7 @@
 """Each BIRIL mode moves exactly the weights the DESIGN table says, by exactly its rule."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -104,6 +105,21 @@ def test_fused_normalizes_the_combined_update_to_the_pre_iteration_norm():
         w = w0 - LR * grads[name + ".weight"] + STDP_LR * delta
         renormalize_(w, filter_norms(w0))
         torch.testing.assert_close(after[name + ".weight"].detach(), w)
+
+
+def test_stdp_rate_anneals_on_the_same_cosine_as_the_gradient_rate():
+    model, _, x, y = setup()
+    total = 6
+    step = BIRILStep(model, TrainConfig(lr=LR, stdp_lr=STDP_LR), total_steps=total)
+    for k in range(1, total + 1):
+        step(x, y, Mode.STDP if k % 2 else Mode.STBP)
+        cosine = (1 + math.cos(math.pi * k / total)) / 2
+        assert step.stdp_optimizer.param_groups[0]["lr"] == pytest.approx(STDP_LR * cosine)
+        assert step.optimizer.param_groups[0]["lr"] == pytest.approx(LR * cosine)
+        if k == 3:  # a resumed run continues the schedule where it stopped
+            state = copy.deepcopy(step.state_dict())
+            step = BIRILStep(model, TrainConfig(lr=LR, stdp_lr=STDP_LR), total_steps=total)
+            step.load_state_dict(state)
 
 
 def test_stdp_linear_option_includes_fc1():
