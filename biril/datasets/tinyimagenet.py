@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import torch
-from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from .registry import (
     DatasetError,
@@ -93,6 +92,8 @@ def val_items(root: Path, wnids: list[str]) -> tuple[list[Path], list[int]]:
 
 def decode(paths: list[Path]) -> torch.Tensor:
     """All images as ``[N, 3, 64, 64]`` uint8 (grayscale JPEGs expanded to RGB)."""
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file  # lazy: >1 s to import
+
     out = torch.empty((len(paths), 3, SIZE, SIZE), dtype=torch.uint8)
     for i, path in enumerate(paths):
         try:

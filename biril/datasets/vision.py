@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 
 from .registry import (
     DatasetError,
@@ -57,6 +56,16 @@ def idx_dims(name: str, path: Path, ndim: int) -> tuple[int, ...]:
     return dims
 
 
+def dataset_class(spec: VisionSpec) -> type:
+    """torchvision's class for ``spec``, imported only when a torchvision dataset is used.
+
+    Importing torchvision costs a fresh trial actor over a second; digits sweeps never need it.
+    """
+    import torchvision.datasets
+
+    return getattr(torchvision.datasets, spec.torchvision_class)
+
+
 def fetch(name: str, root: Path, make: Callable[[], object]) -> None:
     """Run a library's own download (only reached with ``download=True``)."""
     try:
@@ -70,7 +79,7 @@ def fetch(name: str, root: Path, make: Callable[[], object]) -> None:
 
 def read_idx(spec: VisionSpec, root: Path, train: bool, download: bool):
     """(images ``[N,1,H,W]`` uint8, labels) of one MNIST-like split."""
-    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    cls = dataset_class(spec)
     if download:
         fetch(spec.name, root, lambda: cls(str(root), train=train, download=True))
     raw = root / spec.folder
@@ -100,7 +109,7 @@ def count_idx(spec: VisionSpec, root: Path) -> tuple[int, int]:
 
 def cifar_files(spec: VisionSpec, root: Path) -> list[tuple[Path, str]]:
     """(path, md5) of every file torchvision's CIFAR class reads, batches and meta."""
-    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    cls = dataset_class(spec)
     folder = root / spec.folder
     listed = [(folder / f, md5) for f, md5 in cls.train_list + cls.test_list]
     return listed + [(folder / cls.meta["filename"], cls.meta["md5"])]
@@ -112,7 +121,7 @@ def cifar_paths(spec: VisionSpec, root: Path) -> list[Path]:
 
 def read_cifar(spec: VisionSpec, root: Path, train: bool, download: bool):
     """(images ``[N,3,32,32]`` uint8, labels) of one CIFAR split."""
-    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    cls = dataset_class(spec)
     if download:
         fetch(spec.name, root, lambda: cls(str(root), train=train, download=True))
     try:
@@ -147,7 +156,7 @@ def first_unpicklable(spec: VisionSpec, root: Path) -> Path:
 
 def count_cifar(spec: VisionSpec, root: Path) -> tuple[int, int]:
     """Label counts of the train and test pickles (a second of unpickling, no image decode)."""
-    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    cls = dataset_class(spec)
     folder = root / spec.folder
     sizes = []
     for listed in (cls.train_list, cls.test_list):
