@@ -290,30 +290,60 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def bench_sweep(opts: BenchOptions) -> dict:
-    """A short sweep on digits; efficiency = (Σ trial seconds / slots) / sweep wall time.
+    """The same short sweep on digits with trial actors reused, then with fresh ones.
+
+    Efficiency = (Σ trial seconds / slots) / sweep wall time, where a trial's seconds are
+    its trainer's own; everything else (actor start-up, reporting, scheduling) is idle slot.
+    """
+    try:
+        import optuna  # noqa: F401
+        import ray  # noqa: F401
+
+        from sweeps.runner import run_sweep  # noqa: F401
+    except ImportError as e:
+        return {"sweep_efficiency": None, "sweep_efficiency_reason": f"sweeps unavailable: {e}"}
+    reused = timed_sweep(opts, reuse_actors=True)
+    fresh = timed_sweep(opts, reuse_actors=False)
+    out = {
+        "trials": opts.sweep_trials,
+        "slots": opts.sweep_slots,
+        "epochs_per_trial": opts.sweep_epochs,
+        "sweep_efficiency": reused["efficiency"],
+        "sweep_efficiency_fresh_actors": fresh["efficiency"],
+        "reused_actors": reused,
+        "fresh_actors": fresh,
+    }
+    if reused["efficiency"] is None:
+        out["sweep_efficiency_reason"] = reused["reason"]
+    return out
+
+
+def timed_sweep(opts: BenchOptions, reuse_actors: bool) -> dict:
+    """One sweep of ``opts.sweep_trials`` fixed ratios on a Ray started beforehand.
 
     Ray is started here first, so the wall time is the sweep's own (study, actors,
     trials, reporting), not Ray's start-up.
     """
-    try:
-        import optuna
-        import ray
+    import optuna
+    import ray
 
-        from sweeps.runner import run_sweep
-        from sweeps.spec import SweepSpec, parse_spec
-    except ImportError as e:
-        return {"sweep_efficiency": None, "sweep_efficiency_reason": f"sweeps unavailable: {e}"}
+    from sweeps.runner import run_sweep
+    from sweeps.spec import parse_spec
+
     ratios = ["1:8:3", "1:6:2", "2:6:1", "1:4:1", "3:8:1", "1:0:0", "0:1:0", "0:0:1"]
+    warm = [ratios[i % len(ratios)] for i in range(opts.sweep_trials)]
     spec = parse_spec(
         {
             "name": "bench",
             "train": {"dataset": "digits", "epochs": opts.sweep_epochs, "device": "cpu"},
-            "search": {
-                "num_trials": opts.sweep_trials,
-                "warm_start": ratios[: opts.sweep_trials],
-            },
+            # Repeated ratios are distinct trials: the search itself is not being timed.
+            "search": {"num_trials": opts.sweep_trials, "warm_start": warm, "sampler": "random"},
             "scheduler": {"type": "none"},
-            "resources": {"cpus_per_trial": 1, "max_concurrent": opts.sweep_slots},
+            "resources": {
+                "cpus_per_trial": 1,
+                "max_concurrent": opts.sweep_slots,
+                "reuse_actors": reuse_actors,
+            },
         },
         source="biril bench",
     )
@@ -326,54 +356,26 @@ def bench_sweep(opts: BenchOptions) -> dict:
             t0 = time.perf_counter()
             summary = run_sweep(spec, storage=root, progress=False)
             wall = time.perf_counter() - t0
+        study = optuna.load_study(study_name=summary.study, storage=summary.storage)
     finally:
         if started_ray:
             ray.shutdown()
-    study = optuna.load_study(study_name=summary.study, storage=summary.storage)
-    shutil.rmtree(root, ignore_errors=True)
-    trials = sorted(
-        (t for t in study.trials if t.user_attrs.get("seconds") and t.datetime_complete),
-        key=lambda t: t.datetime_start,
-    )
+        shutil.rmtree(root, ignore_errors=True)
+    trials = [t for t in study.trials if t.user_attrs.get("seconds") and t.datetime_complete]
     seconds = [t.user_attrs["seconds"] for t in trials]
     # Time a slot held a trial beyond the trial's own work: actor start-up and reporting.
     overhead = [
         (t.datetime_complete - t.datetime_start).total_seconds() - t.user_attrs["seconds"]
         for t in trials
     ]
-    fresh, reused = overhead[: opts.sweep_slots], overhead[opts.sweep_slots :]
-    out = {
-        "trials": len(seconds),
-        "slots": opts.sweep_slots,
+    done = len(seconds) == opts.sweep_trials
+    return {
         "wall_s": wall,
         "trial_seconds": seconds,
-        "sweep_efficiency": (
-            sum(seconds) / opts.sweep_slots / wall if len(seconds) == opts.sweep_trials else None
-        ),
-        # With reuse on, the first wave starts fresh actors and later trials reuse them.
-        "overhead_per_trial_fresh_actor_s": statistics.median(fresh) if fresh else None,
-        "overhead_per_trial_reused_actor_s": statistics.median(reused) if reused else None,
+        "efficiency": sum(seconds) / opts.sweep_slots / wall if done else None,
+        "overhead_per_trial_s": statistics.median(overhead) if overhead else None,
+        "reason": None if done else f"only {len(seconds)} of {opts.sweep_trials} finished",
     }
-    if out["sweep_efficiency"] is None:
-        out["sweep_efficiency_reason"] = f"only {len(seconds)} of {opts.sweep_trials} finished"
-    has_switch = any("reuse" in name for name in field_names(SweepSpec.model_json_schema()))
-    out["actor_reuse"] = (
-        "not compared: the sweep spec's reuse switch is left at its default"
-        if has_switch
-        else "not compared: the sweep spec has no actor-reuse switch (sweeps.runner always "
-        "passes reuse_actors=True); the fresh/reused overheads above are its effect"
-    )
-    return out
-
-
-def field_names(schema: object) -> set[str]:
-    """Every property name anywhere in a JSON schema (nested models included)."""
-    if isinstance(schema, list):
-        return set().union(*(field_names(v) for v in schema))
-    if not isinstance(schema, dict):
-        return set()
-    names = set(schema.get("properties", {}))
-    return names.union(*(field_names(v) for v in schema.values()))
 
 
 # ------------------------------------------------------------------------------ 5. memory
@@ -584,6 +586,25 @@ def render(result: dict) -> list:
             t.add_column(col)
         for preset, r in result["steps"].items():
             t.add_row(preset, *(f"{v * 1e3:.1f}" for v in r["median_s"].values()))
+        tables.append(t)
+    if result.get("sweep", {}).get("reused_actors"):
+        sw = result["sweep"]
+        t = Table(
+            title=f"sweep: {sw['trials']} trials x {sw['epochs_per_trial']} epoch(s), "
+            f"{sw['slots']} slots"
+        )
+        for col in ("trial actors", "wall s", "Σ trial s", "idle per trial s", "efficiency"):
+            t.add_column(col)
+        for name in ("reused_actors", "fresh_actors"):
+            run = sw[name]
+            eff = run["efficiency"]
+            t.add_row(
+                name.split("_")[0],
+                f"{run['wall_s']:.1f}",
+                f"{sum(run['trial_seconds']):.1f}",
+                f"{run['overhead_per_trial_s']:.2f}" if run["overhead_per_trial_s"] else "-",
+                f"{eff:.3f}" if eff is not None else run["reason"],
+            )
         tables.append(t)
     if "memory_mb" in result:
         mem = result["memory_mb"]

@@ -193,7 +193,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
             scheduler=scheduler,
             num_samples=spec.num_trials,
             max_concurrent_trials=concurrency(spec),
-            reuse_actors=True,
+            reuse_actors=spec.resources.reuse_actors,
             trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(

@@ -151,6 +151,8 @@ class Resources(_Model):
     cpus_per_trial: float = Field(1.0, gt=0.0)
     gpus_per_trial: float = Field(0.0, ge=0.0)
     max_concurrent: int | None = Field(None, ge=1)
+    # A new trial actor costs seconds (a process importing torch); reusing one, ~0.1 s.
+    reuse_actors: bool = True
 
     @field_validator("gpus_per_trial")
     @classmethod
