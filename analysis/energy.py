@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.pareto import non_dominated
 from analysis.plots import FRACTION_COLUMNS, HEAT_MARKER, _heat, _ternary_axes, trial_traces
 from analysis.ratios import ratio_key, simplex_coords, simplex_grid
 from analysis.stats import full_runs
@@ -35,18 +36,10 @@ def energy_runs(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def pareto_front(trials: pd.DataFrame) -> pd.DataFrame:
-    """The non-dominated full runs (max ``val_acc``, min energy), cheapest first.
-
-    A run is dominated when another is at least as accurate and at most as costly, and
-    strictly better in one of the two.
-    """
+    """The non-dominated full runs (max ``val_acc``, min energy), cheapest first."""
     runs = energy_runs(trials)
-    acc = runs["val_acc"].to_numpy(dtype=float)
-    energy = runs[ENERGY].to_numpy(dtype=float)
-    no_worse = (acc[None, :] >= acc[:, None]) & (energy[None, :] <= energy[:, None])
-    better = (acc[None, :] > acc[:, None]) | (energy[None, :] < energy[:, None])
-    dominated = (no_worse & better).any(axis=1)
-    return runs[~dominated].sort_values([ENERGY, "val_acc"], ignore_index=True)
+    front = non_dominated(runs["val_acc"].to_numpy(), runs[ENERGY].to_numpy())
+    return runs[front].sort_values([ENERGY, "val_acc"], ignore_index=True)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ EI_LINE = np.array([[1 / 3, 2 / 3, 0.0], [0.0, 2 / 3, 1 / 3]])
 # The estimate's colour scale covers the best 10 points of accuracy: the ratios worth
 # choosing between; anything worse (pure STDP can sit at chance) shares the darkest colour.
 COLOR_SPAN = 0.10
+# Learning-curve panels: (curve column, panel title, divisor to the shown unit, hover format).
+CURVE_PANELS = [
+    ("val_acc", "validation accuracy", 1.0, "{:.4f}"),
+    ("train_loss", "training loss", 1.0, "{:.4f}"),
+]
+ENERGY_PANEL = ("energy_pj_per_sample", "energy per validation sample (nJ)", 1e3, "{:.1f}")
 
 
 def surface_figure(
@@ -122,8 +128,15 @@ def history_figure(trials: pd.DataFrame, title: str) -> go.Figure:
 
 def curves_figure(curves: pd.DataFrame, trials: pd.DataFrame, title: str) -> go.Figure:
     """Validation accuracy and training loss per epoch, one line per trial coloured by its
-    final validation accuracy on the surface's scale (so the good ratios' curves stand out)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("validation accuracy", "training loss"))
+    final validation accuracy on the surface's scale (so the good ratios' curves stand out).
+
+    Where the sweeps measured it, a third panel shows energy per validation sample: firing
+    rates, hence energy, move while a ratio trains, so a final value alone can mislead.
+    """
+    panels = list(CURVE_PANELS)
+    if curves[ENERGY_PANEL[0]].notna().any():
+        panels.append(ENERGY_PANEL)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels])
     finals = trials.set_index(["study", "trial_number"])["val_acc"]
     known = finals.dropna()
     high = known.max() if not known.empty else 0.0
@@ -134,11 +147,12 @@ def curves_figure(curves: pd.DataFrame, trials: pd.DataFrame, title: str) -> go.
         color = sample_colorscale("Viridis", [shade])[0]
         first = rows.iloc[0]
         hover = f"{study} #{number}<br>ratio {first['ratio_int']}, seed {first['seed']}"
-        for col, metric in ((1, "val_acc"), (2, "train_loss")):
+        for col, (metric, name, unit, fmt) in enumerate(panels, start=1):
+            values = rows[metric] / unit
             fig.add_trace(go.Scatter(
-                x=rows["epoch"], y=rows[metric], mode="lines", showlegend=False,
+                x=rows["epoch"], y=values, mode="lines", showlegend=False,
                 line={"color": color, "width": 1.2}, opacity=0.8,
-                hovertext=hover + f"<br>{metric} " + rows[metric].map("{:.4f}".format),
+                hovertext=hover + f"<br>{name}: " + values.map(fmt.format),
                 hoverinfo="text",
             ), 1, col)
     fig.update_xaxes(title_text="epoch")

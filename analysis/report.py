@@ -3,7 +3,8 @@
 plotly.js is embedded once in the page head, so the file opens offline and can be mailed.
 Per dataset: the accuracy surface and its uncertainty, the top ratios with 95% CIs over
 seeds, baselines and the paper's ratios against the best, the optimization history, learning
-curves and Optuna's parameter importances; with several datasets, a comparison first.
+curves (energy per epoch too, where measured) and Optuna's parameter importances; with several
+datasets, a comparison first.
 
 Example::
 

@@ -40,10 +40,12 @@ TRIAL_COLUMNS = [
     "epochs_completed", "full_run", "val_acc", "test_acc", "seconds", "spike_rates",
     "checkpoint", "trial_dir", *ENERGY_COLUMNS,
 ]
+# Per-epoch validation energy in a curve (NaN for sweeps, or resumed epochs, that predate it).
+CURVE_ENERGY_COLUMNS = ("energy_pj_per_sample", "sops_per_sample")
 CURVE_COLUMNS = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "seed", "ratio_int",
     "full_run", "epoch", "val_acc", "val_loss", "train_loss", "train_acc", "epoch_seconds",
-    "samples_per_s",
+    "samples_per_s", *CURVE_ENERGY_COLUMNS,
 ]
 
 
@@ -191,7 +193,9 @@ def load_frames(
             for point in curve:
                 curve_rows.append({**ident, **{k: point.get(k) for k in CURVE_COLUMNS[9:]}})
     trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS).astype({"full_run": bool})
-    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"full_run": bool})
+    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype(
+        {"full_run": bool, **dict.fromkeys(CURVE_ENERGY_COLUMNS, float)}
+    )
     curves = curves.sort_values(["study", "trial_number", "epoch"], ignore_index=True)
     return trials, curves
 

@@ -51,6 +51,15 @@ class _Exhaustive(optuna.samplers.BruteForceSampler):
         return None
 
 
+def nsga2_population(sampled: int) -> int:
+    """NSGA-II's generation size: a third of the trials it samples, 4 to 50.
+
+    Optuna's default of 50 would leave a sweep of tens of trials entirely in the random
+    first generation; a third gives a short sweep about three generations to evolve.
+    """
+    return min(50, max(4, sampled // 3))
+
+
 def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
     """The spec's Optuna sampler, seeded (multivariate TPE unless told otherwise)."""
     seed = search.seed
@@ -67,6 +76,13 @@ def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if search.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
+        if search.sampler == "nsga2":
+            # Warm starts are enqueued with fixed parameters, so Optuna's NSGA-II never
+            # samples them: they join no generation, and only the other trials count.
+            sampled = search.num_trials - len(search.warm_start)
+            return optuna.samplers.NSGAIISampler(
+                population_size=nsga2_population(sampled), seed=seed
+            )
         return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
 
 
@@ -225,7 +241,8 @@ class RatioSearch(OptunaSearch):
             "epochs_completed": completed,
             "full_run": full_run,
             "val_acc": result.get(METRIC),
-            "curve": [{k: e[k] for k in CURVE_KEYS} for e in result.get("curve", [])],
+            # Epochs from a checkpoint that predates a key (per-epoch energy) lack it.
+            "curve": [{k: e[k] for k in CURVE_KEYS if k in e} for e in result.get("curve", [])],
             "spike_rates": unflatten_dict(
                 {k: v for k, v in result.items() if k.startswith("spike_rates/")}
             ).get("spike_rates", {}),

@@ -37,7 +37,7 @@ SWEEP_OWNED = {
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Samplers that can search two objectives at once (CMA-ES is single-objective only).
-MULTI_OBJECTIVE_SAMPLERS = ("tpe", "gp", "random", "qmc")
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "gp", "random", "qmc", "nsga2")
 
 
 class SweepError(ValueError):
@@ -118,7 +118,7 @@ class Search(_Model):
 
     space: Literal["simplex", "lattice"] = "simplex"
     lattice: Lattice = Lattice()
-    sampler: Literal["tpe", "gp", "cmaes", "random", "qmc"] = "tpe"
+    sampler: Literal["tpe", "gp", "cmaes", "random", "qmc", "nsga2"] = "tpe"
     seed: int = 0
     num_trials: int = Field(20, ge=1, description="search-stage trials, warm starts included")
     warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *PURE_BASELINES])

@@ -32,6 +32,8 @@ CURVE_KEYS = (
     "train_acc",
     "epoch_seconds",
     "samples_per_s",
+    "energy_pj_per_sample",
+    "sops_per_sample",
 )
 
 

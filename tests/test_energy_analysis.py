@@ -17,8 +17,10 @@ from click.testing import CliRunner
 from analysis.best import best_ratio
 from analysis.cli import best_command, report_command
 from analysis.energy import fit_energy_surface, pareto_front
+from analysis.pareto import non_dominated
+from analysis.plots import curves_figure
 from analysis.ratios import fractions
-from analysis.store import StoreError, load_trials
+from analysis.store import StoreError, load_curves, load_frames, load_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 U_PARAMS = ("u_stdp", "u_stbp", "u_stdp_stbp")
@@ -45,7 +47,13 @@ def write_energy_sweep(url: str, runs=RUNS, dataset: str = "digits") -> None:
         attrs = {
             "dataset": dataset, "sweep": "energy", "stage": "search", "ratio": fracs,
             "seed": 0, "epochs_planned": 8, "epochs_completed": 8 if full else 3,
-            "full_run": full, "val_acc": val, "trial_id": f"t{index}", "curve": [],
+            "full_run": full, "val_acc": val, "trial_id": f"t{index}",
+            "curve": [  # energy falls as the network learns to fire less
+                {"epoch": 1, "val_acc": val / 2, "train_loss": 1.0,
+                 "energy_pj_per_sample": 2 * energy, "sops_per_sample": 2 * energy / 0.9},
+                {"epoch": 2, "val_acc": val, "train_loss": 0.5,
+                 "energy_pj_per_sample": energy, "sops_per_sample": energy / 0.9},
+            ],
             "energy_pj_per_sample": energy, "sops_per_sample": energy / 0.9,
             "macs_per_sample": 0.0, "ann_energy_pj_per_sample": 5000.0,
         }
@@ -85,6 +93,14 @@ def test_pareto_front_keeps_equal_runs():
     })
     front = pareto_front(trials)
     assert len(front) == 2  # two identical runs do not dominate each other; the third is
+
+
+def test_non_dominated_by_hand():
+    acc = [0.9, 0.8, 0.9, 0.7, 0.95]
+    energy = [5.0, 4.0, 6.0, 4.0, 9.0]
+    # 0.9@6 loses to 0.9@5; 0.7@4 to 0.8@4; the rest trade accuracy for energy
+    assert non_dominated(acc, energy).tolist() == [True, True, False, False, True]
+    assert non_dominated([], []).tolist() == []
 
 
 def test_best_ratio_within_an_energy_budget(store):
@@ -142,3 +158,27 @@ def test_report_shows_the_pareto_front(store, tmp_path):
     assert "Pareto front: 3 of 5 full runs" in page
     assert '"meta":"pareto"' in page
     assert "energy-surface-digits" in page
+    assert "energy per validation sample (nJ)" in page  # the per-epoch energy curves
+
+
+def test_curves_carry_energy_per_epoch(store):
+    curves = load_curves(store)
+    t1 = curves[curves["trial_id"] == "t1"]
+    assert t1["epoch"].tolist() == [1, 2]
+    assert t1["energy_pj_per_sample"].tolist() == [1400.0, 700.0]
+    assert t1["sops_per_sample"].tolist() == pytest.approx([1400 / 0.9, 700 / 0.9])
+
+
+def test_energy_curve_panel_only_for_sweeps_with_energy(store):
+    trials, curves = load_frames(store)
+    figure = curves_figure(curves, trials, "t")
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles == [
+        "validation accuracy", "training loss", "energy per validation sample (nJ)"
+    ]
+    energy = [tr for tr in figure.data if tr.xaxis == "x3"]
+    assert len(energy) == len(RUNS)
+    assert list(energy[1].y) == pytest.approx([1.4, 0.7])  # t1: 1400 then 700 pJ, in nJ
+    old = curves.assign(energy_pj_per_sample=float("nan"))  # a sweep that predates it
+    titles = [a.text for a in curves_figure(old, trials, "t").layout.annotations]
+    assert titles == ["validation accuracy", "training loss"]

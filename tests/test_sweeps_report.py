@@ -127,3 +127,78 @@ def test_summary_without_any_completed_trial():
     s = summarize(study, storage_url="u", results_dir="r", expected_search=1, wall_seconds=1.0)
     assert (s.best_ratio, s.best_val_acc, s.n_failed, s.complete) == (None, None, 1, True)
     assert "no trial completed" in s.render()
+
+
+STBP, R183, R162, R261, R100 = (
+    [0.0, 1.0, 0.0], [1 / 12, 8 / 12, 3 / 12], [1 / 9, 6 / 9, 2 / 9], [2 / 9, 6 / 9, 1 / 9],
+    [1.0, 0.0, 0.0],
+)
+
+
+def energy_study(runs) -> optuna.Study:
+    """A two-objective study as ``objective: accuracy_energy`` leaves it."""
+    study = optuna.create_study(study_name="digits/energy", directions=["maximize", "minimize"])
+    for ratio, val, energy, full, stage in runs:
+        attrs = {"ratio": ratio, "stage": stage, "full_run": full, "seed": 0}
+        study.add_trial(create_trial(
+            values=[val, energy], params={"u": 0.5},
+            distributions={"u": FloatDistribution(0, 1)}, user_attrs=attrs,
+        ))
+    return study
+
+
+def energy_summary(runs):
+    study = energy_study(runs)
+    return summarize(study, storage_url="u", results_dir="r", expected_search=len(runs),
+                     wall_seconds=1.0)
+
+
+def test_energy_summary_front_and_the_pure_stbp_budget():
+    s = energy_summary([
+        (STBP, 0.97, 1000.0, True, "search"),
+        (STBP, 0.95, 1100.0, True, "confirm"),  # STBP mean: val 0.96, 1050 pJ; budget 840
+        (R183, 0.955, 700.0, True, "search"),  # on the front; best within the budget
+        (R162, 0.95, 750.0, True, "search"),  # dominated by 1:8:3
+        (R261, 0.90, 500.0, True, "search"),  # on the front (cheapest)
+        (R100, 0.50, 500.0, True, "search"),  # dominated by 2:6:1 (same energy)
+        ([0.0, 0.0, 1.0], 0.99, 100.0, False, "search"),  # stopped early: never counts
+    ])
+    # By hand: front = runs nobody beats on both counts, cheapest first.
+    front = [(p.ratio, p.val_acc, p.energy_pj_per_sample) for p in s.pareto_front]
+    assert front == [(R261, 0.90, 500.0), (R183, 0.955, 700.0), (STBP, 0.97, 1000.0)]
+    assert (s.stbp_baseline.val_acc, s.stbp_baseline.energy_pj_per_sample) == pytest.approx(
+        (0.96, 1050.0)
+    )
+    assert s.best_under_budget.ratio == R183
+    dumped = s.model_dump()
+    assert dumped["pareto_front"][0] == {
+        "ratio": R261, "val_acc": 0.90, "energy_pj_per_sample": 500.0
+    }
+    assert dumped["best_under_budget"]["energy_pj_per_sample"] == 700.0
+    text = s.render()
+    assert "pareto front 3 full runs, cheapest first" in text
+    assert "0.222 : 0.667 : 0.111  val 90.00%  0.5 nJ" in text
+    assert "pure STBP    0.000 : 1.000 : 0.000  val 96.00%  1.1 nJ" in text
+    # 700 / 1050 = 67%; 95.5% - 96.0% = -0.50 points
+    assert "under 80%    0.083 : 0.667 : 0.250  val 95.50%  0.7 nJ (67% of pure STBP's " in text
+    assert "-0.50 points of accuracy" in text
+    assert text.index("best ratio") < text.index("pareto front") < text.index("results")
+
+
+def test_energy_summary_says_when_nothing_fits_the_budget_or_stbp_was_not_run():
+    s = energy_summary([(STBP, 0.97, 1000.0, True, "search"), (R183, 0.9, 800.0, True, "search")])
+    assert s.best_under_budget is None and len(s.pareto_front) == 2
+    assert "none under 80% of pure STBP's energy" in s.render()  # 800 is not under 800
+    s = energy_summary([(R183, 0.9, 800.0, True, "search")])
+    assert s.stbp_baseline is None and s.best_under_budget is None
+    assert "pure STBP    not run as a full run" in s.render()
+    s = energy_summary([(STBP, 0.9, 800.0, False, "search")])
+    assert s.pareto_front == [] and "pareto front none: no full run yet" in s.render()
+
+
+def test_accuracy_only_summary_has_no_energy_part():
+    study = optuna.create_study(study_name="digits/acc", direction="maximize")
+    add(study, [0.0, 1.0, 0.0], 0.99, test=0.98)
+    s = summarize(study, storage_url="u", results_dir="r", expected_search=1, wall_seconds=1.0)
+    assert (s.pareto_front, s.stbp_baseline, s.best_under_budget) == (None, None, None)
+    assert "pareto" not in s.render() and "STBP" not in s.render()

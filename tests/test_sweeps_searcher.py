@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from biril import Ratio
-from sweeps.searcher import RatioSearch, make_sampler
+from sweeps.searcher import RatioSearch, make_sampler, nsga2_population
 from sweeps.space import warm_start_params
 from sweeps.spec import parse_spec
 
@@ -167,7 +167,7 @@ def test_a_resumed_driver_adopts_trials_asked_after_the_last_save(url, tmp_path)
     assert len(keys) == 5
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "gp", "cmaes", "random", "qmc"])
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "cmaes", "random", "qmc", "nsga2"])
 def test_every_sampler_is_seeded_and_reproducible(sampler):
     def draws():
         spec = make_spec(sampler=sampler, warm_start=[], num_trials=6)
@@ -180,3 +180,31 @@ def test_every_sampler_is_seeded_and_reproducible(sampler):
         return out
 
     assert draws() == draws()
+
+
+def test_nsga2_population_is_a_third_of_the_sampled_trials_within_4_to_50():
+    expected = {1: 4, 8: 4, 12: 4, 20: 6, 30: 10, 150: 50, 1000: 50}
+    assert {n: nsga2_population(n) for n in expected} == expected
+    # 32 trials, 2 of them warm starts: NSGA-II samples 30
+    sampler = make_sampler(make_spec(sampler="nsga2", num_trials=32).search)
+    assert isinstance(sampler, optuna.samplers.NSGAIISampler)
+    assert sampler.population_size == 10
+
+
+def test_nsga2_evolves_a_single_objective_accuracy_sweep(url):
+    """NSGA-II on ``objective: accuracy``: with one objective the non-domination rank is the
+    value's rank, so the parents of generation 2 are the 4 most accurate trials of
+    generations 0 and 1 (population max(4, 10 // 3) = 4). The 2 warm starts are in none."""
+    searcher = new_searcher(make_spec(sampler="nsga2", num_trials=12), url)
+    for i in range(12):
+        tid = f"t{i}"
+        config = searcher.suggest(tid)
+        searcher.on_trial_complete(tid, result(tid, config["ratio"][1]))  # val = STBP share
+    s = searcher._ot_study
+    trials = s.get_trials(states=[TrialState.COMPLETE])
+    assert len(trials) == 12 and len(s.directions) == 1
+    generations = [t.system_attrs.get("NSGAIISampler:generation") for t in trials]
+    assert generations == [None] * 2 + [0] * 4 + [1] * 4 + [2] * 2
+    top4 = sorted(trials[2:10], key=lambda t: t.value, reverse=True)[:4]
+    parents = s.sampler.get_parent_population(s, 2)
+    assert {t.number for t in parents} == {t.number for t in top4}

@@ -213,3 +213,11 @@ def test_more_warm_starts_than_trials_is_rejected(tmp_path):
     path = write(tmp_path, {"search": {"num_trials": 3}})
     with pytest.raises(SpecError, match="warm_start has 8 ratios but search.num_trials is 3"):
         load_spec(path)
+
+
+def test_nsga2_sampler_for_one_or_two_objectives():
+    for objective in ("accuracy", "accuracy_energy"):
+        spec = parse_spec({"objective": objective, "search": {"sampler": "nsga2"}})
+        assert (spec.objective, spec.search.sampler) == (objective, "nsga2")
+    with pytest.raises(SpecError, match="use one of tpe, gp, random, qmc, nsga2"):
+        parse_spec({"objective": "accuracy_energy", "search": {"sampler": "cmaes"}})
