@@ -77,6 +77,9 @@ class TrainConfig(BaseModel):
     a_minus: float = Field(1.0, ge=0.0)
     stdp_linear: bool = False
     synaptic_norm: bool = True
+    # Conv STDP correlation precision; auto: bfloat16 where the device has it natively
+    # (spikes are exact in it; ΔW is rounded to ~2⁻⁹ relative), else float32.
+    stdp_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # Energy estimate (pJ per operation, 45 nm): accumulate per SOP, multiply-accumulate per MAC
     e_ac_pj: float = Field(0.9, gt=0.0)
@@ -86,8 +89,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: str | None = None
     amp: bool = False
-    # Speed switches, same maths (float rounding aside): channels-last convs, compiled IF scans.
-    channels_last: bool = False
+    # Speed switches, same maths (float rounding aside): channels-last convs (oneDNN's and
+    # cuDNN's faster layout: 1.3x a small-preset step on CPU), compiled IF scans.
+    channels_last: bool = True
     compile_neurons: bool = False
     output_dir: str | None = None
     resume_from: str | None = None

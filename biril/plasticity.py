@@ -5,6 +5,11 @@ by the ``T×T`` pair kernel (the forward LTP trace and a backward LTD trace in o
 then correlated once with the postsynaptic spikes — a matmul for linear layers, a conv
 weight-gradient for conv layers. One kernel call per layer over ``T·B`` samples; no
 ``[B, C_out, C_in, H, W]`` temporary is ever built.
+
+Conv correlations can run in bfloat16 (``dtype``): postsynaptic spikes are exact in it,
+the products accumulate in float32, and only the trace values and the result are
+rounded (relative error ≈ 2⁻⁹, far below STDP's own noise). Where the hardware has
+native bfloat16 (AMX, avx512_bf16, CUDA) that makes the update 3–7× cheaper.
 """
 
 from __future__ import annotations
@@ -44,9 +49,18 @@ def _presynaptic_drive(pre: torch.Tensor, p: STDPParams) -> torch.Tensor:
     Equal to the forward trace ``A+·x_t`` minus a backward-in-time trace for LTD, so
     ``ΔW = Σ_t corr(post_t, z_t)`` is the exact all-pairs sum of Eq. 3 — and costs one
     correlation over ``T·B`` samples instead of two (LTP and LTD) over ``2·T·B``.
+    ``z`` keeps the memory layout of ``pre`` (no copy of a channels-last tensor).
     """
-    K = pair_kernel(pre.shape[0], p).to(pre.device)
-    return torch.tensordot(K.t(), pre.float(), dims=1)
+    T = pre.shape[0]
+    K = pair_kernel(T, p).to(pre.device)
+    pre = pre.float()
+    if pre.stride(0) == 0:  # direct encoding: one analog input repeated over T
+        return K.sum(0).view(T, *[1] * (pre.dim() - 1)) * pre[0]
+    channels_last = pre.dim() == 5 and not pre.is_contiguous()
+    if channels_last:  # [T, B, C, H, W] over channels-last [B, C, H, W] steps
+        pre = pre.permute(0, 1, 3, 4, 2)
+    z = (K.t() @ pre.reshape(T, -1)).view(pre.shape)
+    return z.permute(0, 1, 4, 2, 3) if channels_last else z
 
 
 def stdp_delta_linear(
@@ -78,30 +92,44 @@ def stdp_delta_conv2d(
     tau_minus: float = 2.0,
     a_plus: float = 1.0,
     a_minus: float = 1.0,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """ΔW of ``weight_shape`` from ``pre [T,B,C_in,H,W]`` and ``post [T,B,C_out,H',W']``.
 
     Normalized by ``B·H'·W'·T``: the sum runs over the batch, the output positions and
-    the time steps, and the step size must not depend on any of them.
+    the time steps, and the step size must not depend on any of them. ``dtype``: the
+    precision of the correlation (float32, or bfloat16 for speed); ΔW is float32.
     """
     T, B = pre.shape[:2]
     h_out, w_out = post.shape[-2:]
     z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus))
+    # bfloat16 operands channels-last (oneDNN's fastest weight gradient on CPU): the cast
+    # and the layout change are one copy. float32 operands keep the network's layout.
+    fmt = torch.channels_last if dtype == torch.bfloat16 else torch.preserve_format
     delta = torch.nn.grad.conv2d_weight(
-        z.flatten(0, 1), tuple(weight_shape), post.float().flatten(0, 1),
+        z.flatten(0, 1).to(dtype, memory_format=fmt),
+        tuple(weight_shape),
+        post.flatten(0, 1).to(dtype, memory_format=fmt),
         stride=stride, padding=padding,
     )
-    return delta / (B * h_out * w_out * T)
+    return delta.float() / (B * h_out * w_out * T)
 
 
-def stdp_delta(layer: nn.Module, pre: torch.Tensor, post: torch.Tensor, p: STDPParams):
-    """ΔW for a recorded ``nn.Conv2d`` or ``nn.Linear`` layer."""
+def stdp_delta(
+    layer: nn.Module,
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    p: STDPParams,
+    dtype: torch.dtype = torch.float32,
+):
+    """ΔW for a recorded ``nn.Conv2d`` or ``nn.Linear`` layer (``dtype``: conv correlation)."""
     kw = dict(tau_plus=p.tau_plus, tau_minus=p.tau_minus, a_plus=p.a_plus, a_minus=p.a_minus)
     if isinstance(layer, nn.Conv2d):
         if layer.groups != 1 or layer.dilation != (1, 1):
             raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
         return stdp_delta_conv2d(
-            pre, post, layer.weight.shape, stride=layer.stride, padding=layer.padding, **kw
+            pre, post, layer.weight.shape, stride=layer.stride, padding=layer.padding,
+            dtype=dtype, **kw,
         )
     if isinstance(layer, nn.Linear):
         return stdp_delta_linear(pre, post, **kw)
@@ -117,3 +145,10 @@ def filter_norms(weight: torch.Tensor) -> torch.Tensor:
 def renormalize_(weight: torch.Tensor, norms: torch.Tensor, eps: float = 1e-12) -> None:
     """Synaptic normalization: rescale each output filter back to the given L2 norm."""
     weight.mul_(norms / filter_norms(weight).clamp_min(eps))
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bfloat16 convolutions natively (not emulated, so faster)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()

@@ -29,7 +29,7 @@ from .datasets import REGISTRY, DatasetSplits, load_dataset
 from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
 from .models import SpikeRateMonitor, SpikingResNet, build_model
-from .plasticity import STDPParams, filter_norms, renormalize_, stdp_delta
+from .plasticity import STDPParams, filter_norms, native_bf16, renormalize_, stdp_delta
 from .schedule import Mode, mode_counts, modes
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -111,6 +111,13 @@ def bir_loss(mean_out: torch.Tensor, target: torch.Tensor, kind: str, num_classe
     return F.mse_loss(mean_out.float(), onehot, reduction="sum") / (2 * target.shape[0])
 
 
+def stdp_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The conv STDP correlation's dtype for ``TrainConfig.stdp_precision`` on ``device``."""
+    if precision == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    return getattr(torch, precision)
+
+
 class BIRILStep:
     """One BIRIL update per call; owns the two optimizers and the STDP hyper-parameters."""
 
@@ -135,6 +142,7 @@ class BIRILStep:
         self.stdp_optimizer = torch.optim.SGD(self.stdp_weights, lr=config.stdp_lr)
         self.stdp = STDPParams(config.tau_plus, config.tau_minus, config.a_plus, config.a_minus)
         device = next(model.parameters()).device
+        self.stdp_dtype = stdp_dtype(config.stdp_precision, device)
         self.autocast = torch.autocast(
             device_type=device.type, dtype=torch.bfloat16, enabled=config.amp
         )
@@ -188,7 +196,8 @@ class BIRILStep:
         if norms is None:
             norms = [filter_norms(w) for w in self.stdp_weights]
         for layer, pre, post in records:
-            layer.weight.grad = -stdp_delta(layer, pre, post, self.stdp).to(layer.weight.dtype)
+            delta = stdp_delta(layer, pre, post, self.stdp, self.stdp_dtype)
+            layer.weight.grad = -delta.to(layer.weight.dtype)
         self.stdp_optimizer.step()
         for w, n in zip(self.stdp_weights, norms, strict=True):
             if self.config.synaptic_norm:

@@ -103,3 +103,42 @@ def test_renormalize_restores_each_filter_norm():
     w2 = w + torch.randn_like(w)
     renormalize_(w2, norms.view(-1, 1, 1, 1))
     torch.testing.assert_close(w2.flatten(1).norm(dim=1), norms)
+
+
+def channels_last_steps(x):
+    """``[T, B, C, H, W]`` whose every step is a channels-last ``[B, C, H, W]`` (a network's)."""
+    return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(x.shape)
+
+
+def test_conv_layouts_of_a_network_give_the_same_pair_sum():
+    T, B, c_in, c_out, hw = 4, 3, 3, 5, 6
+    pre, post = spikes(T, B, c_in, hw, hw, seed=7), spikes(T, B, c_out, hw, hw, seed=8)
+    ref = naive_conv(pre, post, 3, 1, 1, 2.0, 2.0, 1.0, 1.0)
+    cl = stdp_delta_conv2d(channels_last_steps(pre), channels_last_steps(post), (5, 3, 3, 3),
+                           padding=1)
+    torch.testing.assert_close(cl.double(), ref, rtol=1e-5, atol=1e-6)
+    # Direct encoding records the analog input expanded over T (stride 0), not copied.
+    x = torch.randn(B, c_in, hw, hw, generator=torch.Generator().manual_seed(9))
+    repeated = x.unsqueeze(0).expand(T, *x.shape)
+    fast = stdp_delta_conv2d(repeated, post, (5, 3, 3, 3), padding=1)
+    ref = naive_conv(repeated.contiguous(), post, 3, 1, 1, 2.0, 2.0, 1.0, 1.0)
+    torch.testing.assert_close(fast.double(), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_conv_in_bfloat16_is_within_its_rounding_of_the_pair_sum(layout):
+    # Spikes are exact in bfloat16 and products accumulate in float32; the traces and the
+    # result are rounded to 8 significant bits (relative 2^-9 each). LTP and LTD terms
+    # cancel, so the bound is on the sum of the magnitudes of all pair terms.
+    T, B, c_in, c_out, hw = 4, 4, 6, 8, 8
+    pre, post = spikes(T, B, c_in, hw, hw, seed=10), spikes(T, B, c_out, hw, hw, seed=11)
+    if layout == "channels_last":
+        pre, post = channels_last_steps(pre), channels_last_steps(post)
+    fast = stdp_delta_conv2d(pre, post, (c_out, c_in, 3, 3), padding=1, dtype=torch.bfloat16)
+    assert fast.dtype == torch.float32
+    pre, post = pre.contiguous(), post.contiguous()
+    ref = naive_conv(pre, post, 3, 1, 1, 2.0, 2.0, 1.0, 1.0)
+    magnitude = naive_conv(pre, post, 3, 1, 1, 2.0, 2.0, 1.0, -1.0)  # LTD terms counted +
+    err = (fast.double() - ref).abs()
+    assert (err <= 2**-8 * magnitude).all()
+    assert err.max() > 0  # it really ran in bfloat16

@@ -15,10 +15,13 @@ from biril.trainer import BIRILStep, bir_loss
 LR, STDP_LR = 0.05, 0.02
 
 
-def setup(stdp_linear=False, cyclic="sequential"):
+def setup(stdp_linear=False, cyclic="sequential", precision="float32"):
     torch.manual_seed(0)
     model = build_model("small", 1, 10, time_steps=3, stdp_linear=stdp_linear)
-    config = TrainConfig(optimizer="sgd", momentum=0.0, lr=LR, stdp_lr=STDP_LR, cyclic=cyclic)
+    config = TrainConfig(
+        optimizer="sgd", momentum=0.0, lr=LR, stdp_lr=STDP_LR, cyclic=cyclic,
+        stdp_precision=precision,
+    )
     step = BIRILStep(model, config, total_steps=1000)
     x = torch.randn(8, 1, 8, 8)
     y = torch.arange(8) % 10
@@ -38,8 +41,8 @@ def reference_grads(model, x, y):
     return grads, recs
 
 
-def expected_stdp(weight, layer, pre, post):
-    delta = stdp_delta(layer, pre, post, STDPParams())
+def expected_stdp(weight, layer, pre, post, dtype=torch.float32):
+    delta = stdp_delta(layer, pre, post, STDPParams(), dtype)
     w = weight + STDP_LR * delta
     renormalize_(w, filter_norms(weight))
     return w
@@ -64,6 +67,20 @@ def test_stdp_iteration_moves_convs_by_stdp_only_and_the_rest_by_gradient():
     for name, p in after.items():
         if name not in conv:
             torch.testing.assert_close(p.detach(), before[name] - LR * grads[name])
+
+
+def test_bfloat16_precision_applies_the_bfloat16_correlation():
+    model, step, x, y = setup(precision="bfloat16")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _, recs = reference_grads(model, x, y)
+    modules = dict(model.named_modules())
+    step(x, y, Mode.STDP)
+    after = dict(model.named_parameters())
+    for name, pre, post in recs:
+        w = expected_stdp(before[name + ".weight"], modules[name], pre, post, torch.bfloat16)
+        torch.testing.assert_close(after[name + ".weight"].detach(), w)
+        exact = expected_stdp(before[name + ".weight"], modules[name], pre, post)
+        assert not torch.equal(w, exact)  # the two precisions really differ
 
 
 def test_stbp_iteration_is_a_plain_gradient_step_everywhere():
