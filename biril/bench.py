@@ -63,7 +63,10 @@ class BenchOptions(BaseModel):
     # code: ``clock="cpu"`` times this process's CPU seconds (use with ``threads=1``).
     clock: Literal["wall", "cpu"] = "wall"
     threads: int | None = Field(None, ge=1)
-    channels_last: bool = False
+    # Our trainer's switches (TrainConfig's defaults); SpikingJelly runs as shipped, float32.
+    channels_last: bool = True
+    stdp_precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    amp: bool = False
     compile_neurons: bool = False
     # The conv STDP comparison: a 128→128 3×3 conv at 32×32 (SpikingJelly's learner
     # builds [B, C_out, C_in, H, W] temporaries, so its batch is a separate knob).
@@ -71,8 +74,8 @@ class BenchOptions(BaseModel):
     stdp_channels: int = Field(128, ge=1)
     stdp_size: int = Field(32, ge=3)
     stdp_reps: int = Field(3, ge=1)
-    sweep_trials: int = Field(4, ge=1)
-    sweep_epochs: int = Field(1, ge=1)
+    sweep_trials: int = Field(8, ge=1)
+    sweep_epochs: int = Field(3, ge=1)
     sweep_slots: int = Field(2, ge=1)
 
     @field_validator("presets")
@@ -144,6 +147,18 @@ def our_model(preset: str, opts: BenchOptions, device: torch.device):
     return model
 
 
+def train_config(preset: str, opts: BenchOptions) -> TrainConfig:
+    """The trainer's config for a timed step, with the suite's switches."""
+    return TrainConfig(
+        preset=preset,
+        time_steps=opts.time_steps,
+        device=opts.device,
+        channels_last=opts.channels_last,
+        stdp_precision=opts.stdp_precision,
+        amp=opts.amp,
+    )
+
+
 def batch(preset: str, opts: BenchOptions, device: torch.device):
     """A random batch of the preset's typical input size, and labels."""
     c, hw, classes = BENCH_INPUT[preset]
@@ -202,7 +217,7 @@ def bench_steps(opts: BenchOptions, device: torch.device, with_sj: bool) -> dict
 def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bool) -> dict:
     torch.manual_seed(0)
     model = our_model(preset, opts, device)
-    config = TrainConfig(preset=preset, time_steps=opts.time_steps, device=opts.device)
+    config = train_config(preset, opts)
     step = BIRILStep(model, config, total_steps=10_000)
     x, y = batch(preset, opts, device)
     contenders: dict[str, Callable[[], object]] = {
@@ -459,7 +474,7 @@ def memory_of_steps(args: dict, device: torch.device) -> float:
         def run() -> None:
             sj_step(x, y)
     else:
-        config = TrainConfig(preset=preset, time_steps=opts.time_steps, device=opts.device)
+        config = train_config(preset, opts)
         step = BIRILStep(model, config, total_steps=10_000)
 
         def run() -> None:

@@ -56,7 +56,13 @@ def _given(**options) -> dict:
 @click.option("--preset", help="small | mnist | paper18 (default: the dataset's).")
 @click.option("--seed", type=int)
 @click.option("--device", help="cpu | cuda | cuda:N (default: cuda if available).")
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA.")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast (CUDA, or a CPU with AMX).")
+@click.option(
+    "--stdp-precision", default=None, help="Conv STDP correlation: auto | float32 | bfloat16."
+)
+@click.option(
+    "--channels-last/--no-channels-last", default=None, help="Channels-last convs (default on)."
+)
 @click.option("--output-dir", help="Checkpoint folder (default runs/<dataset>-<ratio>-seed<S>).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --output-dir.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
@@ -164,13 +170,25 @@ def _print_summary(console, config, result) -> None:
     "--clock", default="wall", show_default=True, help="wall | cpu (CPU seconds; for a busy CPU)."
 )
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
-@click.option("--channels-last", is_flag=True, help="Our network in channels-last layout.")
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=True,
+    show_default=True,
+    help="Our network in channels-last layout.",
+)
+@click.option(
+    "--stdp-precision",
+    default="auto",
+    show_default=True,
+    help="Conv STDP correlation: auto | float32 | bfloat16.",
+)
+@click.option("--amp", is_flag=True, help="Our network under bf16 autocast (SpikingJelly: fp32).")
 @click.option("--compile-neurons", is_flag=True, help="torch.compile the IF time scans.")
 @click.option("--stdp-batch", default=64, show_default=True, help="Batch of the conv STDP test.")
 @click.option("--stdp-reps", default=3, show_default=True)
-@click.option("--sweep-trials", default=4, show_default=True)
+@click.option("--sweep-trials", default=8, show_default=True)
 @click.option("--sweep-slots", default=2, show_default=True)
-@click.option("--sweep-epochs", default=1, show_default=True)
+@click.option("--sweep-epochs", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(presets, sections, as_json, **options) -> None:
     """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory.

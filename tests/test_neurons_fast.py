@@ -133,7 +133,8 @@ def test_channels_last_network_computes_the_same_step():
 
     splits = load_dataset("digits")
     torch.manual_seed(0)
-    plain = build_for(TrainConfig(preset="small"), splits, torch.device("cpu")).double()
+    cpu = torch.device("cpu")
+    plain = build_for(TrainConfig(preset="small", channels_last=False), splits, cpu).double()
     fast = build_for(TrainConfig(preset="small", channels_last=True), splits, torch.device("cpu"))
     fast = fast.double()
     fast.load_state_dict(plain.state_dict())
