@@ -67,6 +67,7 @@ class BenchOptions(BaseModel):
     channels_last: bool = True
     stdp_precision: Literal["auto", "float32", "bfloat16"] = "auto"
     amp: bool = False
+    compact_spikes: bool = False
     compile_neurons: bool = False
     # The conv STDP comparison: a 128→128 3×3 conv at 32×32 (SpikingJelly's learner
     # builds [B, C_out, C_in, H, W] temporaries, so its batch is a separate knob).
@@ -156,6 +157,7 @@ def train_config(preset: str, opts: BenchOptions) -> TrainConfig:
         channels_last=opts.channels_last,
         stdp_precision=opts.stdp_precision,
         amp=opts.amp,
+        compact_spikes=opts.compact_spikes,
     )
 
 

@@ -63,6 +63,11 @@ def _given(**options) -> dict:
 @click.option(
     "--channels-last/--no-channels-last", default=None, help="Channels-last convs (default on)."
 )
+@click.option(
+    "--compact-spikes/--no-compact-spikes",
+    default=None,
+    help="Keep spikes for backward as booleans (less memory).",
+)
 @click.option("--output-dir", help="Checkpoint folder (default runs/<dataset>-<ratio>-seed<S>).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --output-dir.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
@@ -183,6 +188,7 @@ def _print_summary(console, config, result) -> None:
     help="Conv STDP correlation: auto | float32 | bfloat16.",
 )
 @click.option("--amp", is_flag=True, help="Our network under bf16 autocast (SpikingJelly: fp32).")
+@click.option("--compact-spikes", is_flag=True, help="Our spikes saved for backward as bool.")
 @click.option("--compile-neurons", is_flag=True, help="torch.compile the IF time scans.")
 @click.option("--stdp-batch", default=64, show_default=True, help="Batch of the conv STDP test.")
 @click.option("--stdp-reps", default=3, show_default=True)

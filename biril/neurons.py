@@ -20,6 +20,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .compact import mark_spikes
+
 
 class SigmoidSpike(torch.autograd.Function):
     """Heaviside forward, ``α·σ(αx)·(1−σ(αx))`` backward, with ``x = V − V_th``.
@@ -148,9 +150,10 @@ class IFNeuron(nn.Module):
         self.compile = compile
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
-        return IFSequence.apply(
+        spikes = IFSequence.apply(
             current, self.v_threshold, self.alpha, self.reset == "soft", self.compile
         )
+        return mark_spikes(spikes)
 
     def extra_repr(self) -> str:
         return (

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .compact import compact_spikes
 from .config import TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
 from .energy import EnergyEstimate, EnergyMonitor
@@ -154,7 +155,9 @@ class BIRILStep:
         for w in self.stdp_weights:
             w.requires_grad_(mode is not Mode.STDP)
         self.optimizer.zero_grad(set_to_none=True)
-        with self.autocast:
+        # STDP's records keep the float spikes alive anyway: packing them would only add.
+        compact = self.config.compact_spikes and not uses_stdp
+        with self.autocast, compact_spikes(compact):
             out, records = self.model(x, record=uses_stdp)
         mean_out = out.mean(0)
         loss = bir_loss(mean_out, y, self.config.loss, self.num_classes)
