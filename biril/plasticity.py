@@ -53,9 +53,9 @@ def _presynaptic_drive(pre: torch.Tensor, p: STDPParams) -> torch.Tensor:
     """
     T = pre.shape[0]
     K = pair_kernel(T, p).to(pre.device)
-    pre = pre.float()
     if pre.stride(0) == 0:  # direct encoding: one analog input repeated over T
-        return K.sum(0).view(T, *[1] * (pre.dim() - 1)) * pre[0]
+        return K.sum(0).view(T, *[1] * (pre.dim() - 1)) * pre[0].float()
+    pre = pre.float()
     channels_last = pre.dim() == 5 and not pre.is_contiguous()
     if channels_last:  # [T, B, C, H, W] over channels-last [B, C, H, W] steps
         pre = pre.permute(0, 1, 3, 4, 2)

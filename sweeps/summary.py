@@ -121,6 +121,14 @@ def ratio_key(t: FrozenTrial) -> tuple[float, ...]:
     return tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
 
 
+def by_ratio(trials: list[FrozenTrial]) -> dict[tuple, list[FrozenTrial]]:
+    """Trials grouped by their ratio (seeds and confirmation runs of one ratio together)."""
+    groups: dict[tuple, list[FrozenTrial]] = defaultdict(list)
+    for t in trials:
+        groups[ratio_key(t)].append(t)
+    return groups
+
+
 Best = tuple[list[float] | None, float | None, float | None, int]
 
 
@@ -132,9 +140,7 @@ def best_ratio(trials: list[FrozenTrial]) -> Best:
     """
     full = full_runs(trials)
     if full:
-        groups: dict[tuple, list[FrozenTrial]] = defaultdict(list)
-        for t in full:
-            groups[ratio_key(t)].append(t)
+        groups = by_ratio(full)
 
         def rank(g: list[FrozenTrial]) -> tuple:
             confirmed = any(t.user_attrs.get("stage") == "confirm" for t in g)
@@ -185,9 +191,7 @@ def energy_outcome(trials: list[FrozenTrial]) -> Energy:
         (_point([t]) for t, keep in zip(full, on_front, strict=True) if keep),
         key=lambda p: (p.energy_pj_per_sample, p.val_acc),
     )
-    groups: dict[tuple, list[FrozenTrial]] = defaultdict(list)
-    for t in full:
-        groups[ratio_key(t)].append(t)
+    groups = by_ratio(full)
     base = _point(groups[PURE_STBP]) if PURE_STBP in groups else None
     if base is None:
         return front, None, None
