@@ -96,9 +96,26 @@ def check_db_url(url: str) -> None:
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Connect to (and create, if new) the Optuna database; errors name the URL."""
     try:
-        return optuna.storages.RDBStorage(url)
+        return _create_storage(url)
     except Exception as e:  # driver missing, server down, bad credentials: all fatal here
         raise SweepError(f"cannot open the Optuna database {url}: {e}".splitlines()[0]) from None
+
+
+def _create_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, safe against another process creating the same new database.
+
+    Optuna checks for its version rows and then inserts them, so a second creator in between
+    (two sweeps started together, a reader polling the file) makes the insert fail on a unique
+    key. The rows exist by then, so opening again succeeds.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    for _ in range(attempts - 1):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except IntegrityError:
+            continue
+    return optuna.storages.RDBStorage(url)
 
 
 def find_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:

@@ -19,8 +19,10 @@ import optuna
 import pytest
 import ray
 import yaml
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from analysis.store import StoreError, open_storage
 from biril import Ratio
 from sweeps import parse_spec, run_sweep
 
@@ -49,8 +51,10 @@ def spec(name: str, warm: list[str], **sections) -> dict:
     return data
 
 
-def trials(storage: Path, study: str) -> list[optuna.trial.FrozenTrial]:
-    s = optuna.load_study(study_name=study, storage=f"sqlite:///{storage}/biril.db")
+def trials(storage: Path | BaseStorage, study: str) -> list[optuna.trial.FrozenTrial]:
+    if isinstance(storage, Path):
+        storage = f"sqlite:///{storage}/biril.db"
+    s = optuna.load_study(study_name=study, storage=storage)
     return [t for t in s.trials if t.state != TrialState.WAITING]
 
 
@@ -133,13 +137,13 @@ def wait_for_complete(storage: Path, study: str, n: int, proc: subprocess.Popen)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read()
-        if (storage / "biril.db").exists():
-            try:
-                done = [t for t in trials(storage, study) if t.state == TrialState.COMPLETE]
-            except KeyError:  # the study is not created yet
-                done = []
-            if len(done) >= n:
-                return
+        try:  # read-only, as `biril results` would: the driver alone creates the database
+            rdb = open_storage(storage)
+            done = [t for t in trials(rdb, study) if t.state == TrialState.COMPLETE]
+        except (StoreError, KeyError):  # the database or the study is not created yet
+            done = []
+        if len(done) >= n:
+            return
         time.sleep(1)
     raise AssertionError("no trial finished in time")
 
