@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -497,3 +499,29 @@ def test_registry_presets_shapes_and_frames():
             preset, shape, classes, steps
         )
         assert info.preset in PRESETS
+
+
+def test_digits_are_scikit_learns_digits_read_without_importing_it():
+    from collections import Counter
+
+    from sklearn.datasets import load_digits
+
+    s = load_dataset("digits", val_fraction=0.1, split_seed=0)
+    ours = Counter(
+        (img.numpy().tobytes(), int(label))
+        for xs, ys in ((s.train_x, s.train_y), (s.val_x, s.val_y), (s.test_x, s.test_y))
+        for img, label in zip(xs[:, 0], ys, strict=True)
+    )
+    ref = load_digits()
+    theirs = Counter(
+        (img.astype(np.uint8).tobytes(), int(label))
+        for img, label in zip(ref.images, ref.target, strict=True)
+    )
+    assert ours == theirs and sum(ours.values()) == 1797
+
+    code = (
+        "import sys; from biril.datasets import load_dataset; "
+        "load_dataset('digits', val_fraction=0.1, split_seed=0); "
+        "assert 'sklearn' not in sys.modules, 'scikit-learn was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
