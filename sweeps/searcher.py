@@ -9,9 +9,10 @@ Three things on top of ``OptunaSearch``:
   saved its state (a RUNNING trial no live Tune trial owns) is adopted instead of asking
   a new one, and a trial that finished after Tune's last save is not told twice. So a
   resumed sweep ends with exactly the trials it asked for.
-- **The confirmation stage.** After the search trials have finished, the ``top_k``
-  ratios (full runs first, then by validation accuracy) are re-run with more seeds, as
-  trials of the same study with ``stage = "confirm"``.
+- **The confirmation stage.** The ``top_k`` ratios of the search (full runs first, then
+  by validation accuracy) are re-run with more seeds, as trials of the same study with
+  ``stage = "confirm"``. A ratio's runs start as soon as it is certain to be in the top
+  ``k``, which can be before the last search trials end.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
 
 def stage_of(t: FrozenTrial) -> str:
     return t.user_attrs.get("stage", "search")
+
+
+def ratio_key(t: FrozenTrial) -> tuple[float, ...]:
+    """A trial's ratio, rounded so the same ratio reached twice compares equal."""
+    return tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
 
 
 def accuracy_of(t: FrozenTrial) -> float | None:
@@ -168,16 +174,17 @@ class RatioSearch(OptunaSearch):
                 return optuna.Trial(study, t._trial_id)
         if len(search) < self._num_search:
             return study.ask()
-        if any(t.state == TrialState.RUNNING for t in search):
-            return None  # the confirmation stage needs every search result
         if any(t.state == TrialState.WAITING for t in trials):
             return study.ask()  # a confirmation trial enqueued just before an interruption
+        pending = sum(t.state == TrialState.RUNNING for t in search)
+        ratio_of = {t.number: ratio_key(t) for t in search}
         confirms = [t for t in started if stage_of(t) == "confirm"]
-        for source, seed in self._confirm_plan(search):
+        for source, seed in self._confirm_plan(search, pending):
             done = [
                 t
                 for t in confirms
-                if t.user_attrs.get("confirms") == source.number and t.user_attrs["seed"] == seed
+                if ratio_of.get(t.user_attrs.get("confirms")) == ratio_key(source)
+                and t.user_attrs["seed"] == seed
             ]
             if not done:
                 study.enqueue_trial(
@@ -188,21 +195,32 @@ class RatioSearch(OptunaSearch):
             for t in done:
                 if t.state == TrialState.RUNNING and t.number not in owned:
                     return optuna.Trial(study, t._trial_id)
-        return Searcher.FINISHED
+        # The rest of the confirmation stage depends on the search results still running.
+        return None if pending else Searcher.FINISHED
 
-    def _confirm_plan(self, search: list[FrozenTrial]) -> list[tuple[FrozenTrial, int]]:
-        """(source trial, seed) for each confirmation run, the best ratios first."""
-        if not self._confirm_top_k:
+    def _confirm_plan(
+        self, search: list[FrozenTrial], pending: int = 0
+    ) -> list[tuple[FrozenTrial, int]]:
+        """(source trial, seed) for each confirmation run, the best ratios first.
+
+        With ``pending`` search trials still running, only the ratios ranked above
+        ``top_k − pending`` are certain to stay in the top ``k`` (each running trial can
+        push out at most one), so their confirmation runs start now, filling slots that
+        would otherwise idle until the last search trial ends, and confirm exactly what
+        waiting would have.
+        """
+        keep = self._confirm_top_k - pending
+        if keep <= 0:
             return []
         done = [t for t in search if t.state == TrialState.COMPLETE and t.values]
         done.sort(key=lambda t: (bool(t.user_attrs.get("full_run")), accuracy_of(t)), reverse=True)
         best, seen = [], set()
         for t in done:
-            key = tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
+            key = ratio_key(t)
             if key not in seen:
                 seen.add(key)
                 best.append(t)
-        return [(t, seed) for t in best[: self._confirm_top_k] for seed in self._confirm_seeds]
+        return [(t, seed) for t in best[:keep] for seed in self._confirm_seeds]
 
     # ---------------------------------------------------------------- results
     def _is_finished(self, ot_trial: optuna.Trial) -> bool:

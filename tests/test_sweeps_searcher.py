@@ -208,3 +208,32 @@ def test_nsga2_evolves_a_single_objective_accuracy_sweep(url):
     top4 = sorted(trials[2:10], key=lambda t: t.value, reverse=True)[:4]
     parents = s.sampler.get_parent_population(s, 2)
     assert {t.number for t in parents} == {t.number for t in top4}
+
+
+def test_confirmation_of_a_ratio_certain_to_be_in_the_top_k_starts_before_the_search_ends(url):
+    searcher = new_searcher(make_spec(confirm={"top_k": 2, "seeds": 2}), url)
+    configs = {tid: searcher.suggest(tid) for tid in ("t1", "t2", "t3", "t4")}
+    for tid, v in {"t1": 0.9, "t2": 0.8, "t3": 0.95}.items():
+        searcher.on_trial_complete(tid, result(tid, v))
+    # t4 still runs: it can push out one of the top 2, never both, so t3's ratio is
+    # certain and its two seeds run now; t1's waits.
+    early = [searcher.suggest(f"c{i}") for i in range(2)]
+    r3, r4 = configs["t3"]["ratio"], configs["t4"]["ratio"]
+    assert [(c["ratio"], c["seed"]) for c in early] == [(r3, 8), (r3, 9)]
+    assert searcher.suggest("wait") is None
+    searcher.on_trial_complete("t4", result("t4", 0.97))  # t4 beats t3: t1 is out
+    late = [searcher.suggest(f"d{i}") for i in range(2)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    assert [(c["ratio"], c["seed"]) for c in late] == [(r4, 8), (r4, 9)]
+
+
+def test_with_as_many_search_trials_running_as_top_k_nothing_is_certain(url):
+    searcher = new_searcher(make_spec(confirm={"top_k": 1, "seeds": 1}), url)
+    for tid in ("t1", "t2", "t3", "t4"):
+        searcher.suggest(tid)
+    for tid, v in {"t1": 0.9, "t2": 0.8, "t3": 0.99}.items():
+        searcher.on_trial_complete(tid, result(tid, v))
+    assert searcher.suggest("wait") is None  # t4 may still beat 0.99
+    searcher.on_trial_complete("t4", result("t4", 0.5))
+    (confirm,) = [searcher.suggest("c")]
+    assert confirm["stage"] == "confirm" and confirm["seed"] == 8
