@@ -370,7 +370,7 @@ def timed_sweep(opts: BenchOptions, reuse_actors: bool) -> dict:
         ray.init(num_cpus=opts.sweep_slots, include_dashboard=False, log_to_driver=False)
     try:
         with stdout_to_stderr():  # Tune prints its banner on stdout, where --json goes
-            t0 = time.perf_counter()
+            t0, epoch0 = time.perf_counter(), time.time()
             summary = run_sweep(spec, storage=root, progress=False)
             wall = time.perf_counter() - t0
         study = optuna.load_study(study_name=summary.study, storage=summary.storage)
@@ -391,7 +391,26 @@ def timed_sweep(opts: BenchOptions, reuse_actors: bool) -> dict:
         "trial_seconds": seconds,
         "efficiency": sum(seconds) / opts.sweep_slots / wall if done else None,
         "overhead_per_trial_s": statistics.median(overhead) if overhead else None,
+        "idle_slot_s": idle_slot_seconds(trials, overhead, epoch0, wall, opts.sweep_slots),
         "reason": None if done else f"only {len(seconds)} of {opts.sweep_trials} finished",
+    }
+
+
+def idle_slot_seconds(trials, overhead: list[float], epoch0: float, wall: float, slots: int):
+    """Where the slot-seconds not spent training went; the three parts sum to the whole.
+
+    Before the first trial (study and Tune set-up, on every slot), held by a trial beyond
+    its training (actor start-up, reporting), and no trial at all (waiting for the
+    searcher, a stage barrier, the last trials' tail).
+    """
+    if not trials:
+        return None
+    first = min(t.datetime_start.timestamp() for t in trials) - epoch0
+    held = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    return {
+        "before_first_trial": slots * first,
+        "held_beyond_training": sum(overhead),
+        "no_trial_running": slots * (wall - first) - held,
     }
 
 
@@ -610,16 +629,20 @@ def render(result: dict) -> list:
             title=f"sweep: {sw['trials']} trials x {sw['epochs_per_trial']} epoch(s), "
             f"{sw['slots']} slots"
         )
-        for col in ("trial actors", "wall s", "Σ trial s", "idle per trial s", "efficiency"):
+        idle_cols = ("idle s: set-up", "in trials", "between")
+        for col in ("trial actors", "wall s", "Σ trial s", "idle per trial s", *idle_cols):
             t.add_column(col)
+        t.add_column("efficiency")
         for name in ("reused_actors", "fresh_actors"):
             run = sw[name]
             eff = run["efficiency"]
+            idle = run["idle_slot_s"] or dict.fromkeys(idle_cols, float("nan"))
             t.add_row(
                 name.split("_")[0],
                 f"{run['wall_s']:.1f}",
                 f"{sum(run['trial_seconds']):.1f}",
                 f"{run['overhead_per_trial_s']:.2f}" if run["overhead_per_trial_s"] else "-",
+                *(f"{v:.1f}" for v in idle.values()),
                 f"{eff:.3f}" if eff is not None else run["reason"],
             )
         tables.append(t)

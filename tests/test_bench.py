@@ -131,6 +131,11 @@ def test_sweep_section_runs_every_trial_and_keeps_stdout_json():
         assert len(run["trial_seconds"]) == 3
         assert 0 < run["efficiency"] <= 1.0
         assert run["overhead_per_trial_s"] >= 0
+        # No idle part is negative: trials overlapping beyond the slots, training longer
+        # than its trial was held, or a clock mix-up would make one so.
+        idle = run["idle_slot_s"]
+        assert set(idle) == {"before_first_trial", "held_beyond_training", "no_trial_running"}
+        assert min(idle.values()) > -0.5, idle
     assert sweep["sweep_efficiency"] == sweep["reused_actors"]["efficiency"]
 
 
