@@ -78,7 +78,8 @@ class TrainConfig(BaseModel):
     stdp_linear: bool = False
     synaptic_norm: bool = True
     # Conv STDP correlation precision; auto: bfloat16 where the device has it natively
-    # (spikes are exact in it; ΔW is rounded to ~2⁻⁹ relative), else float32.
+    # (spikes are exact in it; the pair kernel, traces and ΔW round to ~2⁻⁹ relative each),
+    # else float32.
     stdp_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # Energy estimate (pJ per operation, 45 nm): accumulate per SOP, multiply-accumulate per MAC
