@@ -400,13 +400,13 @@ def idle_slot_seconds(trials, overhead: list[float], epoch0: float, wall: float,
     """Where the slot-seconds not spent training went; the three parts sum to the whole.
 
     Before the first trial (study and Tune set-up, on every slot), held by a trial beyond
-    its training (actor start-up, reporting), and no trial at all (waiting for the
-    searcher, a stage barrier, the last trials' tail).
+    its training (``overhead``: actor start-up, reporting), and no trial at all (waiting
+    for the searcher, a stage barrier, the last trials' tail).
     """
     if not trials:
         return None
     first = min(t.datetime_start.timestamp() for t in trials) - epoch0
-    held = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    held = sum(t.user_attrs["seconds"] for t in trials) + sum(overhead)
     return {
         "before_first_trial": slots * first,
         "held_beyond_training": sum(overhead),

@@ -15,6 +15,7 @@ that makes the update 3–7× cheaper.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -31,11 +32,13 @@ class STDPParams:
     a_minus: float = 1.0
 
 
+@functools.cache
 def pair_kernel(T: int, p: STDPParams) -> torch.Tensor:
     """``K[t_pre, t_post]``: the Eq. 3 weight of a spike pair at those two steps.
 
     ``A+·λ+^(t_post−t_pre)`` when ``t_post ≥ t_pre`` (same step counts as causal),
-    ``−A−·λ−^(t_pre−t_post)`` otherwise.
+    ``−A−·λ−^(t_pre−t_post)`` otherwise. Cached: every STDP step of every layer asks for
+    the same few numbers, so the shared tensor must never be modified.
     """
     t = torch.arange(T, dtype=torch.float64)
     lag = t[None, :] - t[:, None]  # t_post - t_pre
@@ -113,8 +116,9 @@ def stdp_delta_conv2d(
     T, B = pre.shape[:2]
     h_out, w_out = post.shape[-2:]
     z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus), dtype)
-    # bfloat16 operands channels-last (oneDNN's fastest weight gradient on CPU): the cast
-    # and the layout change are one copy. float32 operands keep the network's layout.
+    # bfloat16 operands channels-last (oneDNN's fastest weight gradient on CPU): post's
+    # cast and layout change are one copy, and z (already bfloat16) is copied only if the
+    # network is not channels-last. float32 operands keep the network's layout.
     fmt = torch.channels_last if dtype == torch.bfloat16 else torch.preserve_format
     delta = torch.nn.grad.conv2d_weight(
         z.flatten(0, 1).to(dtype, memory_format=fmt),

@@ -29,6 +29,7 @@ from ray.tune.utils.util import unflatten_dict
 
 from .space import RatioSpace
 from .spec import Search, SweepSpec
+from .summary import ratio_key
 from .trainable import CURVE_KEYS
 
 logger = logging.getLogger(__name__)
@@ -89,11 +90,6 @@ def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
 
 def stage_of(t: FrozenTrial) -> str:
     return t.user_attrs.get("stage", "search")
-
-
-def ratio_key(t: FrozenTrial) -> tuple[float, ...]:
-    """A trial's ratio, rounded so the same ratio reached twice compares equal."""
-    return tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
 
 
 def accuracy_of(t: FrozenTrial) -> float | None:

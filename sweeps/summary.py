@@ -118,6 +118,7 @@ class SweepSummary(BaseModel):
 
 
 def ratio_key(t: FrozenTrial) -> tuple[float, ...]:
+    """A trial's ratio, rounded so the same ratio reached twice compares equal."""
     return tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
 
 
