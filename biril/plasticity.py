@@ -16,7 +16,7 @@ that makes the update 3–7× cheaper.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -113,9 +113,14 @@ def stdp_delta_conv2d(
     the time steps, and the step size must not depend on any of them. ``dtype``: the
     precision of the correlation (float32, or bfloat16 for speed); ΔW is float32.
     """
-    T, B = pre.shape[:2]
-    h_out, w_out = post.shape[-2:]
     z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus), dtype)
+    return _correlate(z, post, weight_shape, stride, padding, dtype)
+
+
+def _correlate(z, post, weight_shape, stride, padding, dtype: torch.dtype) -> torch.Tensor:
+    """``Σ_t corr(post_t, z_t)`` over ``T·B`` samples, normalized (see above)."""
+    T, B = post.shape[:2]
+    h_out, w_out = post.shape[-2:]
     # bfloat16 operands channels-last (oneDNN's fastest weight gradient on CPU): post's
     # cast and layout change are one copy, and z (already bfloat16) is copied only if the
     # network is not channels-last. float32 operands keep the network's layout.
@@ -137,17 +142,49 @@ def stdp_delta(
     dtype: torch.dtype = torch.float32,
 ):
     """ΔW for a recorded ``nn.Conv2d`` or ``nn.Linear`` layer (``dtype``: conv correlation)."""
-    kw = dict(tau_plus=p.tau_plus, tau_minus=p.tau_minus, a_plus=p.a_plus, a_minus=p.a_minus)
-    if isinstance(layer, nn.Conv2d):
-        if layer.groups != 1 or layer.dilation != (1, 1):
-            raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
-        return stdp_delta_conv2d(
-            pre, post, layer.weight.shape, stride=layer.stride, padding=layer.padding,
-            dtype=dtype, **kw,
-        )
-    if isinstance(layer, nn.Linear):
-        return stdp_delta_linear(pre, post, **kw)
-    raise TypeError(f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}")
+    return stdp_deltas([(layer, pre, post)], p, dtype)[0]
+
+
+def stdp_deltas(
+    records: list[tuple[nn.Module, torch.Tensor, torch.Tensor]],
+    p: STDPParams,
+    dtype: torch.dtype = torch.float32,
+) -> list[torch.Tensor]:
+    """ΔW of every recorded layer of one forward pass.
+
+    A spike tensor is one layer's post and the next layers' pre (a block's output feeds
+    the next block's conv1 and its shortcut), so each is cast to ``dtype``, and each pre
+    mixed into its trace, once per pass instead of once per use.
+    """
+    memo: dict[tuple, torch.Tensor] = {}
+
+    def once(kind: str, x: torch.Tensor, make) -> torch.Tensor:
+        key = (kind, x.data_ptr(), x.shape, x.stride(), x.dtype)
+        if key not in memo:
+            memo[key] = make(x)
+        return memo[key]
+
+    def cast(x: torch.Tensor) -> torch.Tensor:
+        # Dense spikes keep their layout; a direct-encoded input (stride 0 over T) stays
+        # a view, which the trace handles without materializing T copies.
+        return x if x.stride(0) == 0 else once("cast", x, lambda t: t.to(dtype))
+
+    deltas = []
+    for layer, pre, post in records:
+        if isinstance(layer, nn.Conv2d):
+            if layer.groups != 1 or layer.dilation != (1, 1):
+                raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
+            z = once("trace", pre, lambda t: _presynaptic_drive(cast(t), p, dtype))
+            deltas.append(
+                _correlate(z, cast(post), layer.weight.shape, layer.stride, layer.padding, dtype)
+            )
+        elif isinstance(layer, nn.Linear):
+            deltas.append(stdp_delta_linear(pre, post, **asdict(p)))
+        else:
+            raise TypeError(
+                f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}"
+            )
+    return deltas
 
 
 def filter_norms(weight: torch.Tensor) -> torch.Tensor:

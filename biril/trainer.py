@@ -30,7 +30,7 @@ from .datasets import REGISTRY, DatasetSplits, load_dataset
 from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
 from .models import SpikeRateMonitor, SpikingResNet, build_model
-from .plasticity import STDPParams, filter_norms, native_bf16, renormalize_, stdp_delta
+from .plasticity import STDPParams, filter_norms, native_bf16, renormalize_, stdp_deltas
 from .schedule import Mode, mode_counts, modes
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -198,8 +198,9 @@ class BIRILStep:
         """
         if norms is None:
             norms = [filter_norms(w) for w in self.stdp_weights]
-        for layer, pre, post in records:
-            delta = stdp_delta(layer, pre, post, self.stdp, self.stdp_dtype)
+        for (layer, _, _), delta in zip(
+            records, stdp_deltas(records, self.stdp, self.stdp_dtype), strict=True
+        ):
             layer.weight.grad = -delta.to(layer.weight.dtype)
         self.stdp_optimizer.step()
         for w, n in zip(self.stdp_weights, norms, strict=True):

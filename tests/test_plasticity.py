@@ -12,6 +12,7 @@ from biril.plasticity import (
     renormalize_,
     stdp_delta_conv2d,
     stdp_delta_linear,
+    stdp_deltas,
 )
 
 
@@ -153,3 +154,35 @@ def test_conv_in_bfloat16_is_within_its_roundings_of_the_pair_sum(layout, spike_
     err = (fast.double() - ref).abs()
     assert (err <= 3 * 2**-9 * magnitude).all()
     assert err.max() > 0  # it really ran in bfloat16
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_pass_whose_layers_share_spike_tensors_gives_each_layer_its_pair_sum(dtype):
+    # One recorded pass as a downsampling block records it: x is the pre of conv1 and of
+    # the shortcut, h is conv1's post and conv2's pre, out is the post of both. Each cast
+    # and trace is made once per tensor; a channel slice of x (same storage, another
+    # shape) must not be mistaken for x, nor the direct-encoded stem input for a copy.
+    T, B, hw = 4, 3, 6
+    conv1, conv2 = torch.nn.Conv2d(4, 6, 3, 2, 1), torch.nn.Conv2d(6, 6, 3, 1, 1)
+    shortcut, part = torch.nn.Conv2d(4, 6, 1, 2, 0), torch.nn.Conv2d(2, 6, 1, 2, 0)
+    stem = torch.nn.Conv2d(1, 4, 3, 1, 1)
+    image = torch.randn(B, 1, hw, hw, generator=torch.Generator().manual_seed(3))
+    analog = image.unsqueeze(0).expand(T, *image.shape)
+    x = channels_last_steps(spikes(T, B, 4, hw, hw, seed=4))
+    h = channels_last_steps(spikes(T, B, 6, hw // 2, hw // 2, seed=5))
+    out = channels_last_steps(spikes(T, B, 6, hw // 2, hw // 2, seed=6))
+    records = [
+        (stem, analog, x), (conv1, x, h), (conv2, h, out), (shortcut, x, out),
+        (part, x[:, :, :2], out),
+    ]
+    deltas = stdp_deltas(records, STDPParams(), dtype)
+    for (layer, pre, post), fast in zip(records, deltas, strict=True):
+        k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+        ref = naive_conv(pre.contiguous(), post.contiguous(), k, s, p, 2.0, 2.0, 1.0, 1.0)
+        if dtype == torch.float32:
+            torch.testing.assert_close(fast.double(), ref, rtol=1e-5, atol=1e-6)
+        else:  # the same three roundings as above (the analog input's is the trace's)
+            magnitude = naive_conv(
+                pre.abs().contiguous(), post.contiguous(), k, s, p, 2.0, 2.0, 1.0, -1.0
+            )
+            assert ((fast.double() - ref).abs() <= 3 * 2**-9 * magnitude).all()
