@@ -154,12 +154,18 @@ def stdp_deltas(
 
     A spike tensor is one layer's post and the next layers' pre (a block's output feeds
     the next block's conv1 and its shortcut), so each is cast to ``dtype``, and each pre
-    mixed into its trace, once per pass instead of once per use.
+    mixed into its trace, once per pass instead of once per use. Both are dropped after
+    the tensor's last use, so at most a few layers' worth are alive at once.
     """
+
+    def ident(x: torch.Tensor) -> tuple:
+        return (x.data_ptr(), x.shape, x.stride(), x.dtype)
+
+    last_use = {ident(x): i for i, (_, pre, post) in enumerate(records) for x in (pre, post)}
     memo: dict[tuple, torch.Tensor] = {}
 
     def once(kind: str, x: torch.Tensor, make) -> torch.Tensor:
-        key = (kind, x.data_ptr(), x.shape, x.stride(), x.dtype)
+        key = (kind, ident(x))
         if key not in memo:
             memo[key] = make(x)
         return memo[key]
@@ -170,7 +176,7 @@ def stdp_deltas(
         return x if x.stride(0) == 0 else once("cast", x, lambda t: t.to(dtype))
 
     deltas = []
-    for layer, pre, post in records:
+    for i, (layer, pre, post) in enumerate(records):
         if isinstance(layer, nn.Conv2d):
             if layer.groups != 1 or layer.dilation != (1, 1):
                 raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
@@ -184,6 +190,8 @@ def stdp_deltas(
             raise TypeError(
                 f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}"
             )
+        for key in [k for k in memo if last_use[k[1]] == i]:
+            del memo[key]
     return deltas
 
 
