@@ -72,7 +72,7 @@ class TrainConfig(BaseModel):
     # The rotation of a layer's filters per STDP step, in radians (relative change of the
     # layer's weights); annealed with the gradient's cosine schedule. 0 is the frozen
     # control: the same schedule, conv weights untouched in STDP iterations.
-    stdp_lr: float = Field(1e-2, ge=0.0)
+    stdp_lr: float = Field(2e-3, ge=0.0)
     tau_plus: float = Field(2.0, gt=0.0)
     tau_minus: float = Field(2.0, gt=0.0)
     a_plus: float = Field(1.0, ge=0.0)
