@@ -328,7 +328,7 @@ def _emit(report: dict, out: str | None, as_json: bool, show) -> None:
 
 
 def _doctor_cluster(address: str, options: dict, out: str | None, as_json: bool) -> None:
-    from cluster.doctor import check_cluster
+    from cluster.doctor import check_cluster, summary_table
     from cluster.errors import ClusterError
 
     from .doctor import Check, failed_required, render
@@ -348,6 +348,7 @@ def _doctor_cluster(address: str, options: dict, out: str | None, as_json: bool)
                 console.print(f"[bold red]{title}: {n['error']}")
             else:
                 console.print(render([Check(**c) for c in n["checks"]], title))
+        console.print(summary_table(report))
         console.print(f"{len(report['nodes'])} nodes, {len(failed)} with failing checks")
 
     _emit(report, out, as_json, show)

@@ -128,12 +128,22 @@ def check_cluster(
     Returns ``{"dashboard": url, "here": [checks], "nodes": [{label, node_id, ip,
     hostname, checks | error}]}``; raises ``ClusterError`` when the cluster cannot be asked.
     """
+    import logging
+
+    from sweeps.store import results_root
+
     from .dashboard import connect
     from .local import default_state_dir, describe_nodes, read_state
 
     state_dir = default_state_dir()
     dashboard = connect(address, state_dir)
+    # Ray's client logs every packaging step at INFO (once imported, which connect does);
+    # the report says what matters.
+    logging.getLogger("ray").setLevel(logging.WARNING)
     here = machine_checks(**options)
+    # The nodes check the results root the sweep would get, resolved here as `biril submit`
+    # resolves it, not one relative to the job's own folder.
+    options = {**options, "storage": results_root(options.get("storage"))}
     state = None if address else read_state(state_dir)
     rows = [r for r in describe_nodes(state, dashboard) if r["state"] == "ALIVE"]
     reports = ask_nodes(dashboard, options, timeout)
@@ -144,6 +154,8 @@ def check_cluster(
         if "error" in report:
             nodes.append({**node, "error": report["error"]})
             continue
+        # Where the task says it ran: the node it was pinned to, or the pinning failed.
+        node["ran_on"] = report["node_id"]
         checks = [Check(**c) for c in report["checks"]]
         checks += version_differences(here, checks)
         nodes.append(
@@ -201,6 +213,48 @@ def version_differences(here: list[Check], node: list[Check]) -> list[Check]:
         for name in MUST_MATCH
         if theirs.get(name) != mine.get(name)
     ]
+
+
+def summary_table(report: dict[str, Any]):
+    """One row per node: the versions that must match, its GPUs, and what fails there."""
+    from rich.table import Table
+
+    table = Table(title=f"cluster {report['dashboard']}")
+    for col in ("node", "ip", *MUST_MATCH, "cuda", "GPUs", "failing (required)"):
+        table.add_column(col)
+    mine = {c["name"]: c for c in report["here"]}
+    versions = [mine[n]["message"] if n in mine else "-" for n in MUST_MATCH]
+    table.add_row("(here)", "", *versions, cuda_cell(mine.get("cuda")))
+    for node in report["nodes"]:
+        if "error" in node:
+            table.add_row(node["label"], node["ip"], f"[red]{node['error']}")
+            continue
+        found = {c["name"]: c for c in node["checks"]}
+        cells = [
+            (f"[red]{found[n]['message']}" if f"{n} = driver's" in found else found[n]["message"])
+            if n in found
+            else "-"
+            for n in MUST_MATCH
+        ]
+        gpus = sum(1 for name in found if name.startswith("gpu "))
+        failing = [c["name"] for c in node["checks"] if c["required"] and not c["ok"]]
+        table.add_row(
+            node["label"] or node["node_id"][:12],
+            node["ip"],
+            *cells,
+            cuda_cell(found.get("cuda")),
+            str(gpus),
+            f"[red]{', '.join(failing)}" if failing else "none",
+        )
+    return table
+
+
+def cuda_cell(check: dict | None) -> str:
+    """The CUDA version torch was built for, and whether a GPU answered."""
+    if check is None:
+        return "-"
+    version = check["detail"].get("version") or "CPU build"
+    return version if check["ok"] else f"{version}, no GPU"
 
 
 if __name__ == "__main__":

@@ -60,39 +60,36 @@ def storage_checks(
     return checks
 
 
-def writable(folder: Path) -> str | None:
-    """Why no file can be created in ``folder``, or None when one can."""
+def cannot_create(path: Path) -> str | None:
+    """Why the folder ``path``, or a new file there, cannot be created and written, or None.
+
+    Probed with a temporary file (removed again) in ``path`` if it exists, else in its
+    nearest existing ancestor, where the missing folders would be created.
+    """
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
     try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".biril-doctor-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".biril-doctor-"):
             return None
     except OSError as e:
-        return e.strerror or type(e).__name__
+        return f"cannot write in {existing}: {e.strerror or type(e).__name__}"
 
 
 def root_check(root: Path) -> Check:
-    """The results root exists and takes a file, or its nearest existing parent would."""
-    existing = root
-    while not existing.exists():
-        existing = existing.parent
-    fix = "pass --storage (or set BIRIL_RESULTS to) a folder you can write"
-    if not existing.is_dir():
-        return Check(
-            "results root",
-            False,
-            f"{root} cannot be created: {existing} is a file",
-            fix=fix,
-            required=True,
-        )
-    problem = writable(existing)
+    """The results root exists and takes a file, or can be created."""
+    problem = cannot_create(root)
     if problem is not None:
         return Check(
             "results root",
             False,
-            f"{root}: cannot write in {existing} ({problem})",
-            fix=fix,
+            f"{root}: {problem}",
+            fix="pass --storage (or set BIRIL_RESULTS to) a folder you can write",
             required=True,
         )
-    state = "writable" if existing == root else f"will be created (in {existing}, writable)"
+    state = "writable" if root.is_dir() else "will be created (its parent is writable)"
     return Check(
         "results root", True, f"{root}: {state}", required=True, detail={"path": str(root)}
     )
@@ -117,11 +114,10 @@ def database_check(url: str) -> Check:
     backend = parsed.get_backend_name()
     path = parsed.database if backend == "sqlite" else None
     if path and path != ":memory:" and not Path(path).exists():
-        folder = Path(path).parent
-        problem = writable(folder) if folder.is_dir() else None
+        problem = cannot_create(Path(path))
         if problem is not None:
             return Check(
-                "database", False, f"{shown}: cannot create it ({problem})", fix=fix, required=True
+                "database", False, f"{shown}: cannot be created: {problem}", fix=fix, required=True
             )
         return Check(
             "database",
