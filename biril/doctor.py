@@ -66,6 +66,10 @@ def version_checks() -> list[Check]:
         except metadata.PackageNotFoundError:
             checks.append(Check(name, False, "not installed", fix=fix, required=required))
             continue
+        if name == "torch":  # with its build tag (+cu130, +cpu), which the metadata lacks
+            import torch
+
+            version = torch.__version__
         checks.append(Check(name, True, version, required=required, detail={"version": version}))
     if any(c.name == "torch" and c.ok for c in checks):
         checks += cuda_checks()

@@ -115,6 +115,9 @@ def reset_peak_memory(device: torch.device) -> None:
             f.write("5")  # peak resident set := current resident set
 
 
+MEMORY_KIND = {"cuda": "allocated", "cpu": "process resident"}
+
+
 def peak_memory_mb(device: torch.device) -> float | None:
     """MiB at the peak since ``reset_peak_memory``: allocated on CUDA, resident on CPU."""
     from .bench import proc_status_mb
@@ -222,8 +225,9 @@ def step_case(mode: Mode, amp: bool) -> Case:
         return Check(
             "",
             finite,
-            f"{median * 1e3:.1f} ms/step, peak {peak or float('nan'):.0f} MiB, "
-            f"loss {losses[-1]:.4f}" + ("" if finite else " (not finite)"),
+            f"{median * 1e3:.1f} ms/step, peak {peak or float('nan'):.0f} MiB "
+            f"{MEMORY_KIND[device.type]}, loss {losses[-1]:.4f}"
+            + ("" if finite else " (not finite)"),
             required=True,
             detail={"ms_per_step": median * 1e3, "peak_memory_mb": peak, "losses": losses},
         )

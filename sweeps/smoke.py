@@ -24,7 +24,7 @@ TRIALS = 4
 # seconds their processes take to start, and the private Ray's slots.
 PLANS = {
     "cuda": {"epochs": 20, "cpus_per_trial": 1.0, "gpus_per_trial": 0.25, "cpus": 4, "gpus": 1},
-    "cpu": {"epochs": 2, "cpus_per_trial": 0.5, "gpus_per_trial": 0.0, "cpus": 2, "gpus": 0},
+    "cpu": {"epochs": 1, "cpus_per_trial": 0.5, "gpus_per_trial": 0.0, "cpus": 2, "gpus": 0},
 }
 TIMESTAMP_RESOLUTION_S = 1.0  # Tune's ``timestamp`` is whole seconds
 
