@@ -54,6 +54,7 @@ def _given(**options) -> dict:
 @click.option("--stdp-balance", type=float, help="LTD/LTP summed over the window (1.05).")
 @click.option("--stdp-same-step", help="causal | ignore: how same-step spike pairs count.")
 @click.option("--stdp-winners", type=float, help="Fraction of channels that learn per position.")
+@click.option("--stdp-center/--no-stdp-center", default=None, help="Covariance-form STDP.")
 @click.option("--stdp-linear/--no-stdp-linear", default=None, help="Also apply STDP to FC1.")
 @click.option("--synaptic-norm/--no-synaptic-norm", default=None)
 @click.option("--loss", help="mse | ce.")

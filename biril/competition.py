@@ -24,9 +24,13 @@ def winners_only(post: torch.Tensor, fraction: float) -> torch.Tensor:
     then by how early it fired (the earliest spike wins in SpykeTorch too): the score
     ``Σ_t s_t·(1 + 2^−(t+1))`` orders by count, since the earliness bits add up to less
     than one spike, and among equal counts by the spike trains read from the first step
-    on. Scores are float32 (exact up to ~20 steps; beyond, ties among late spikes blur).
-    Silent channels never win. Ties at the ``k``-th score all stay in, so a position can
-    keep a few more than ``k``. ``fraction >= 1`` keeps every channel (no competition).
+    on. Binary trains over a few steps tie often (in a dense layer most channels fire at
+    every step), and admitting every tie let in 3-4x more than ``k`` winners, which
+    was no competition at all: filters collapsed. So the remaining ties are broken by a
+    fixed hash of (sample, position, channel): exactly ``k`` learn, the order differs from
+    position to position, and no random state is drawn (a resumed run stays identical).
+    Scores are float32 (exact up to ~20 steps). Silent channels never win.
+    ``fraction >= 1`` keeps every channel (no competition).
     """
     channels = post.shape[2]
     k = max(1, min(channels, int(-(-fraction * channels // 1))))
@@ -39,6 +43,14 @@ def winners_only(post: torch.Tensor, fraction: float) -> torch.Tensor:
     steps = torch.arange(T, device=post.device, dtype=torch.float32)
     weights = 1 + torch.exp2(-(steps + 1))
     score = (weights @ spikes.reshape(T, -1).float()).view(spikes.shape[1:])
+    score = score + _tiebreak(score) * 2.0 ** -(T + 2)
     kth = score.topk(k, dim=-1).values.narrow(-1, k - 1, 1)
-    keep = (score >= kth) & (score > 0)
+    keep = (score >= kth) & (score >= 1)
     return spikes.mul(keep).movedim(-1, 2)
+
+
+def _tiebreak(score: torch.Tensor) -> torch.Tensor:
+    """A fixed value in [0, 1) per element, scattered by a multiplicative (Knuth) hash."""
+    index = torch.arange(score.numel(), device=score.device, dtype=torch.int64)
+    hashed = (index * 2654435761) % 4294967296
+    return (hashed.float() / 4294967296.0).view(score.shape)

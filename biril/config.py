@@ -86,6 +86,9 @@ class TrainConfig(BaseModel):
     # Fraction of a layer's channels that learn at each position (k-winners-take-all
     # across channels, inside the STDP update only); 1 switches competition off.
     stdp_winners: float = Field(0.1, gt=0.0, le=1.0)
+    # Covariance form: the presynaptic trace is centred over batch and positions, so the
+    # mean input (which every filter's update shares) does not rotate them all onto it.
+    stdp_center: bool = True
     stdp_linear: bool = False
     synaptic_norm: bool = True
     # Conv STDP correlation precision; auto: bfloat16 where the device has it natively

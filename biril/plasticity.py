@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -192,9 +192,24 @@ def stdp_delta(
     p: STDPParams,
     dtype: torch.dtype = torch.float32,
     winners: float = 1.0,
+    center: bool = False,
 ):
     """ΔW for a recorded ``nn.Conv2d`` or ``nn.Linear`` layer (``dtype``: conv correlation)."""
-    return stdp_deltas([(layer, pre, post)], p, dtype, winners)[0]
+    return stdp_deltas([(layer, pre, post)], p, dtype, winners, center)[0]
+
+
+def centered(z: torch.Tensor) -> torch.Tensor:
+    """The trace minus its mean over the batch and positions, per step and input channel.
+
+    The covariance form of Hebbian learning (Sejnowski 1977): a post spike then pulls
+    its filter towards how this input differs from the average input, not towards the
+    average itself. Spikes are non-negative, so the average input is one direction that
+    every filter's raw update shares; with it left in, the filters of deep layers all
+    rotated onto it. Mixing over time is linear, so this equals centring the
+    presynaptic spikes before the pair sum of Eq. 3.
+    """
+    dims = [1, *range(3, z.dim())]
+    return z - z.float().mean(dim=dims, keepdim=True).to(z.dtype)
 
 
 def stdp_deltas(
@@ -202,11 +217,13 @@ def stdp_deltas(
     p: STDPParams,
     dtype: torch.dtype = torch.float32,
     winners: float = 1.0,
+    center: bool = False,
 ) -> list[torch.Tensor]:
     """ΔW of every recorded layer of one forward pass.
 
     ``winners``: the fraction of a layer's output channels that learn at each position
-    (``biril.competition``); 1 keeps them all. A spike tensor is one layer's post and the
+    (``biril.competition``); 1 keeps them all. ``center``: the covariance form (see
+    ``centered``). A spike tensor is one layer's post and the
     next layers' pre (a block's output feeds the next block's conv1 and its shortcut), so
     each is cast to ``dtype``, masked to its winners, and mixed into its trace once per
     pass instead of once per use. All are dropped after the tensor's last use, so at most
@@ -233,18 +250,24 @@ def stdp_deltas(
     def learners(x: torch.Tensor) -> torch.Tensor:
         return once("post", x, lambda t: winners_only(cast(t), winners))
 
+    def trace(x: torch.Tensor) -> torch.Tensor:
+        z = _presynaptic_drive(cast(x), p, dtype)
+        return centered(z) if center else z
+
     deltas = []
     for i, (layer, pre, post) in enumerate(records):
         if isinstance(layer, nn.Conv2d):
             if layer.groups != 1 or layer.dilation != (1, 1):
                 raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
-            z = once("trace", pre, lambda t: _presynaptic_drive(cast(t), p, dtype))
+            z = once("trace", pre, trace)
             deltas.append(
                 _correlate(z, learners(post), layer.weight.shape, layer.stride, layer.padding,
                            dtype)
             )
         elif isinstance(layer, nn.Linear):
-            deltas.append(stdp_delta_linear(pre, winners_only(post, winners), **asdict(p)))
+            z = trace(pre).float().flatten(0, 1)  # [T·B, in]
+            learned = winners_only(post, winners).float().flatten(0, 1)
+            deltas.append(learned.t() @ z / z.shape[0])
         else:
             raise TypeError(
                 f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}"

@@ -244,7 +244,9 @@ class BIRILStep:
         if norms is None:
             norms = [filter_norms(w) for w in self.stdp_weights]
         before = self.diagnostics.snapshot()
-        deltas = stdp_deltas(records, self.stdp, self.stdp_dtype, self.config.stdp_winners)
+        deltas = stdp_deltas(
+            records, self.stdp, self.stdp_dtype, self.config.stdp_winners, self.config.stdp_center
+        )
         for (layer, _, _), delta in zip(records, deltas, strict=True):
             rotate_(layer.weight, delta.to(layer.weight.dtype), self.stdp_rate)
         if self.config.synaptic_norm:

@@ -9,22 +9,30 @@ import torch
 from biril.competition import winners_only
 
 
+def tiebreak(flat_index):
+    """The documented fixed tie-break: Knuth's multiplicative hash of the flat index."""
+    return (flat_index * 2654435761 % 2**32) / 2**32
+
+
 def naive_winners(post, fraction):
     """Position by position: rank channels by spike count, then by their trains read from
-    the first step on (an earlier spike beats a later one)."""
+    the first step on (an earlier spike beats a later one), then by the fixed hash of
+    their index in the channels-last [B, ..., C] layout; exactly k firing channels learn."""
     T, B, C = post.shape[:3]
     k = math.ceil(fraction * C)
+    spatial = list(itertools.product(*[range(n) for n in post.shape[3:]]))
     out = torch.zeros_like(post)
     for b in range(B):
-        for pos in itertools.product(*[range(n) for n in post.shape[3:]]):
+        for p, pos in enumerate(spatial):
             trains = post[(slice(None), b, slice(None), *pos)]  # [T, C]
             keys = []
             for c in range(C):
                 train = tuple(int(v) for v in trains[:, c])
-                keys.append((sum(train), train))
-            kth = sorted(keys, reverse=True)[k - 1]
-            for c in range(C):
-                if keys[c] >= kth and keys[c][0] > 0:
+                flat = (b * len(spatial) + p) * C + c
+                keys.append((sum(train), train, tiebreak(flat), c))
+            for key in sorted(keys, reverse=True)[:k]:
+                if key[0] > 0:
+                    c = key[3]
                     out[(slice(None), b, c, *pos)] = trains[:, c]
     return out
 
@@ -50,6 +58,16 @@ def test_more_spikes_beat_an_earlier_single_spike_and_silence_never_wins():
     # With two winners the early single spike comes in; the silent one still does not.
     kept = winners_only(post, 2 / 3 + 0.01)
     assert torch.equal(kept[:, 0, :2], post[:, 0, :2]) and kept[:, 0, 2].sum() == 0
+
+
+def test_exactly_k_learn_when_every_channel_fires_alike():
+    # A dense layer: all 20 channels fire at every step, so all tie; 0.1 -> 2 learn.
+    post = torch.ones(4, 3, 20, 5, 5)
+    kept = winners_only(post, 0.1)
+    assert torch.equal(kept.sum(dim=(0, 2)), torch.full((3, 5, 5), 8.0))  # 2 ch x 4 steps
+    # ... and not the same two everywhere: the tie-break differs between positions.
+    chosen = kept[0].argmax(dim=1)
+    assert chosen.unique().numel() > 2
 
 
 def test_everyone_learns_at_fraction_one():

@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from biril.plasticity import (
     STDPParams,
     _presynaptic_drive,
+    centered,
     renormalize_,
     rotate_,
     stdp_delta_conv2d,
     stdp_delta_linear,
+    stdp_delta,
     stdp_deltas,
 )
 
@@ -258,3 +260,42 @@ def test_rotation_turns_each_layer_by_the_rate_and_keeps_filter_norms():
     # Relative change 0.01 along the tangent, then back onto each filter's sphere:
     # second order in the rate.
     assert ((new - w).norm() / w.norm()).item() == pytest.approx(0.01, rel=1e-3)
+
+
+def naive_centered(pre):
+    """``pre`` minus its mean over the batch and positions, per step and channel, by hand."""
+    out = pre.double().clone()
+    for t in range(pre.shape[0]):
+        for c in range(pre.shape[2]):
+            out[t, :, c] -= pre[t, :, c].double().mean()
+    return out
+
+
+@pytest.mark.parametrize("stem", [False, True])
+def test_covariance_form_is_the_pair_sum_over_centred_presynaptic_input(stem):
+    T, B, c_in, c_out, hw = 4, 3, 3, 5, 6
+    conv = torch.nn.Conv2d(c_in, c_out, 3, 1, 1)
+    if stem:  # direct encoding: an analog image repeated over T as a stride-0 view
+        image = torch.rand(B, c_in, hw, hw, generator=torch.Generator().manual_seed(15))
+        pre = image.unsqueeze(0).expand(T, *image.shape)
+    else:
+        pre = spikes(T, B, c_in, hw, hw, seed=15)
+    post = spikes(T, B, c_out, hw, hw, seed=16)
+    p = STDPParams.balanced(T)
+    fast = stdp_delta(conv, pre, post, p, center=True)
+    ref = naive_conv(naive_centered(pre), post, 3, 1, 1, 2.0, 2.0, 1.0, p.a_minus)
+    torch.testing.assert_close(fast.double(), ref, rtol=1e-5, atol=1e-6)
+    # Independent of how often the inputs fire: a constant added to every input is gone.
+    shifted = stdp_delta(conv, pre + 1.0, post, p, center=True)
+    torch.testing.assert_close(shifted, fast, rtol=1e-4, atol=1e-6)
+
+
+def test_linear_layers_get_the_same_centred_winners_rule():
+    T, B = 4, 6
+    pre, post = spikes(T, B, 7, seed=17), spikes(T, B, 10, seed=18)
+    fc = torch.nn.Linear(7, 10)
+    p = STDPParams.balanced(T)
+    fast = stdp_delta(fc, pre, post, p, center=True)
+    ref = naive_linear(naive_centered(pre), post, 2.0, 2.0, 1.0, p.a_minus)
+    torch.testing.assert_close(fast.double(), ref)
+    torch.testing.assert_close(centered(pre).mean(dim=1), torch.zeros(T, 7))

@@ -62,7 +62,7 @@ def rotated(weight, delta, rate):
 
 
 def expected_stdp(weight, layer, pre, post, dtype=torch.float32, winners=1.0):
-    delta = stdp_delta(layer, pre, post, PARAMS, dtype, winners)
+    delta = stdp_delta(layer, pre, post, PARAMS, dtype, winners, center=True)
     w = rotated(weight, delta, STDP_LR)
     renormalize_(w, filter_norms(weight))
     return w
@@ -138,7 +138,7 @@ def test_fused_normalizes_the_combined_update_to_the_pre_iteration_norm():
     after = dict(model.named_parameters())
     for name, pre, post in recs:
         w0 = before[name + ".weight"]
-        delta = stdp_delta(modules[name], pre, post, PARAMS)
+        delta = stdp_delta(modules[name], pre, post, PARAMS, center=True)
         w = rotated(w0 - LR * grads[name + ".weight"], delta, STDP_LR)
         renormalize_(w, filter_norms(w0))
         torch.testing.assert_close(after[name + ".weight"].detach(), w)
