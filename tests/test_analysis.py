@@ -41,6 +41,7 @@ class Run:
     full: bool = True
     state: str = "COMPLETE"
     epochs: int = 4
+    val_size: int | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -69,6 +70,8 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
         }
         if run.val is not None:
             attrs["val_acc"] = run.val
+        if run.val_size is not None:
+            attrs["val_size"] = run.val_size
         if run.test is not None:
             attrs["test_acc"] = run.test
         study.add_trial(optuna.trial.create_trial(
