@@ -184,3 +184,35 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
     assert n == 4 + len(confirms) and {t.user_attrs["seed"] for t in confirms} == {1}
     stbp = [t for t in ts if t.user_attrs["ratio"] == [0.0, 1.0, 0.0]]
     assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1]
+
+
+def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluster, tmp_path):
+    from click.testing import CliRunner
+
+    import analysis
+    from analysis.cli import best_command
+
+    data = spec("answer", ["1:8:3", "0:1:0", "0:0:1"], resources={"max_concurrent": 2})
+    data["search"]["confirm"] = {"top_k": 1, "seeds": 2}
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert summary.complete
+    best = summary.best
+    # Pure STBP ran on the confirmed ratio's seeds: 3 seeds on each side.
+    assert best.n_seeds == 3 and best.val_size == 144
+    assert best.ratio_int == "0:1:0" or best.vs_stbp.n_seeds == 3
+
+    assert analysis.best_ratio("digits", storage=str(tmp_path)) == best
+    out = CliRunner().invoke(
+        best_command, ["--dataset", "digits", "--storage", str(tmp_path), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == best.model_dump(mode="json")
+    page = analysis.write_report(str(tmp_path), output=tmp_path / "r.html").read_text()
+    low, high = best.ci
+    assert (
+        f"<b>Best ratio {best.ratio_int}</b> ({', '.join(f'{x:.3f}' for x in best.ratio)}): "
+        f"val acc {best.val_acc:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}] over "
+        f"3 seeds on 144 validation images"
+    ) in page
+    roles = {t.user_attrs["role"] for t in trials(tmp_path, "digits/answer")}
+    assert roles <= {"search", "confirm", "stbp_baseline"} and "confirm" in roles
