@@ -48,8 +48,8 @@ CONFIDENCE = 0.95
 ALPHA = 1.0 - CONFIDENCE
 
 
-class Standing(BaseModel):
-    """One ratio of one sweep as the rule sees it; ``p_vs_best`` is None for the best."""
+class RatioStats(BaseModel):
+    """One ratio of one sweep, pooled over its seeds; ``score`` is what the rule ranks by."""
 
     dataset: str
     sweep: str
@@ -61,13 +61,18 @@ class Standing(BaseModel):
     val_acc: float
     ci: tuple[float, float] | None
     score: float | None
-    p_vs_best: float | None = None
     test_acc: float | None
     energy_pj_per_sample: float | None
     # The ratio's best single run by validation accuracy (the one to load).
     trial_number: int | None
     trial_id: str | None
     checkpoint: str | None
+
+
+class Standing(RatioStats):
+    """A ratio in the ranking; ``p_vs_best`` is None for the best itself."""
+
+    p_vs_best: float | None = None
 
     @property
     def indistinguishable(self) -> bool:
@@ -97,29 +102,14 @@ class VsSTBP(BaseModel):
     val_acc: float
 
 
-class Best(BaseModel):
+class Best(RatioStats):
     """The answer to "which ratio is best, and how sure are we" (``biril best --json``)."""
 
-    dataset: str
-    sweep: str
-    study: str
-    ratio: Shares
-    ratio_int: str
-    n_seeds: int
-    seeds: list[int]
-    val_acc: float
-    ci: tuple[float, float] | None
-    score: float | None
     val_size: int | None
     sd: float | None
     indistinguishable: list[Peer]
     vs_stbp: VsSTBP | None
     verdict: str
-    test_acc: float | None
-    energy_pj_per_sample: float | None
-    trial_number: int | None
-    trial_id: str | None
-    checkpoint: str | None
 
     def describe(self) -> list[str]:
         """The answer in words, the same in the sweep summary and ``biril best``."""
