@@ -47,6 +47,7 @@ TRIAL_ATTRS = {
     "seed": "training seed",
     "ratio": "[stdp, stbp, stdp_stbp] shares summing to 1",
     "overrides": "TrainConfig fields a confirmation variant changes ({} for none)",
+    "confirms": "confirmation runs: the search trial whose ratio it re-runs (None: fixed ratio)",
     "epochs_planned": "epochs the trial was to train",
     "epochs_completed": "epochs it trained",
     "full_run": "it trained every planned epoch and was tested",

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from analysis.store import StoreError, open_storage
 from biril import Ratio
+from results.schema import TRIAL_ATTRS
 from sweeps import parse_spec, run_sweep
 
 pytestmark = pytest.mark.ray
@@ -214,5 +215,10 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
         f"val acc {best.val_acc:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}] over "
         f"3 seeds on 144 validation images"
     ) in page
-    roles = {t.user_attrs["role"] for t in trials(tmp_path, "digits/answer")}
-    assert roles <= {"search", "confirm", "stbp_baseline"} and "confirm" in roles
+    ts = trials(tmp_path, "digits/answer")
+    assert {t.user_attrs["role"] for t in ts} <= {"search", "confirm", "stbp_baseline"}
+    stbp = [t for t in ts if t.user_attrs["ratio"] == [0.0, 1.0, 0.0]]
+    assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1, 2]
+    for t in ts:  # the results contract names every attribute a trial writes
+        assert set(t.user_attrs) <= set(TRIAL_ATTRS), set(t.user_attrs) - set(TRIAL_ATTRS)
+        assert t.user_attrs["val_size"] == 144
