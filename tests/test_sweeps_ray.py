@@ -187,6 +187,7 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
     assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1]
 
 
+@pytest.mark.slow  # 57-105 s on 2 shared cores; tests/test_answer.py checks the same by default
 def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluster, tmp_path):
     from click.testing import CliRunner
 
