@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from analysis.best import BestRatio, best_ratio
     from analysis.energy import fit_energy_surface, pareto_front
     from analysis.report import write_report
-    from analysis.stats import summarize_ratios, t_interval
+    from analysis.stats import summarize_ratios
     from analysis.store import StoreError, load_curves, load_trials
     from analysis.surface import Surface, fit_surface
 
@@ -32,7 +32,6 @@ _EXPORTS = {
     "pareto_front": "analysis.energy",
     "write_report": "analysis.report",
     "summarize_ratios": "analysis.stats",
-    "t_interval": "analysis.stats",
     "StoreError": "analysis.store",
     "load_curves": "analysis.store",
     "load_trials": "analysis.store",
@@ -50,7 +49,6 @@ __all__ = [
     "load_trials",
     "pareto_front",
     "summarize_ratios",
-    "t_interval",
     "write_report",
 ]
 

@@ -37,42 +37,35 @@ def report_command(storage: str | None, dataset: str | None, output: str) -> Non
 @click.command("best")
 @click.option("--dataset", required=True, help="Dataset whose best ratio to look up.")
 @click.option("--storage", help=STORAGE_HELP)
-@click.option("--metric", type=click.Choice(["val_acc", "test_acc"]), default="val_acc",
-              show_default=True, help="Metric whose mean over seeds picks the ratio.")
 @click.option("--max-energy", type=click.FloatRange(min=0, min_open=True), metavar="PJ",
               help="Energy budget: only ratios whose mean validation energy per sample (pJ) "
                    "is at most this compete.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def best_command(
-    dataset: str, storage: str | None, metric: str, max_energy: float | None, as_json: bool
+    dataset: str, storage: str | None, max_energy: float | None, as_json: bool
 ) -> None:
-    """Print the best-measured ratio of a dataset (full runs, mean over seeds)."""
+    """Print the best ratio of a dataset and how sure that is.
+
+    Ratios (full runs, pooled over seeds) are ranked by the lower end of the 95% interval of
+    their mean validation accuracy; see the README's "Which ratio is best".
+    """
     from analysis.best import best_ratio
 
-    best = _or_exit(
-        lambda: best_ratio(dataset, storage=storage, metric=metric, max_energy=max_energy)
-    )
+    best = _or_exit(lambda: best_ratio(dataset, storage=storage, max_energy=max_energy))
     if as_json:
         click.echo(json.dumps(best.model_dump(mode="json")))
         return
-    ratio = ", ".join(f"{v:.3f}" for v in best.ratio)
-    ci = "no CI (1 seed)" if best.ci is None else f"95% CI [{best.ci[0]:.4f}, {best.ci[1]:.4f}]"
-    test = "—" if best.test_acc is None else f"{best.test_acc:.4f}"
-    click.echo(f"{best.dataset}: best ratio {best.ratio_int} ({ratio}) in study {best.study}")
-    click.echo(
-        f"  val_acc {best.val_acc:.4f}, test_acc {test} over {best.n_seeds} seed(s); "
-        f"{metric} {ci}"
-    )
+    click.echo("\n".join(best.describe()))
     if best.energy_pj_per_sample is not None:
         budget = "" if max_energy is None else f" (budget {max_energy:g} pJ)"
-        click.echo(f"  energy {best.energy_pj_per_sample:.4g} pJ per sample{budget}")
-    click.echo(f"  best run: trial {best.trial_id} (#{best.trial_number}), "
+        click.echo(f"energy       {best.energy_pj_per_sample:.4g} pJ per sample{budget}")
+    click.echo(f"best run     trial {best.trial_id} (#{best.trial_number}) of {best.study}, "
                f"checkpoint {best.checkpoint}")
 
 
 def _or_exit(action: Callable[[], Any]) -> Any:
     """Run ``action``; a store or input problem becomes ``error: ...`` and exit status 2."""
-    from analysis.store import StoreError
+    from results.errors import StoreError
 
     try:
         return action()

@@ -18,11 +18,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.pareto import non_dominated
 from analysis.plots import FRACTION_COLUMNS, HEAT_MARKER, _heat, _ternary_axes, trial_traces
-from analysis.ratios import ratio_key, simplex_coords, simplex_grid
+from analysis.ratios import simplex_coords, simplex_grid
 from analysis.stats import full_runs
 from analysis.surface import GRID_RESOLUTION, MIN_DISTINCT_RATIOS, Surface
+from results.pareto import non_dominated
+from results.ratios import ratio_key
 
 ENERGY = "energy_pj_per_sample"
 PARETO_META = "pareto"

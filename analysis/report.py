@@ -1,10 +1,11 @@
 """``biril report``: one self-contained HTML page summarizing every sweep in the store.
 
 plotly.js is embedded once in the page head, so the file opens offline and can be mailed.
-Per dataset: the accuracy surface and its uncertainty, the top ratios with 95% CIs over
-seeds, baselines and the paper's ratios against the best, the optimization history, learning
-curves (energy per epoch too, where measured) and Optuna's parameter importances; with several
-datasets, a comparison first.
+Per dataset: the best ratio by the one rule (``results.ranking``) with how sure that is,
+the accuracy surface and its uncertainty, the top ratios in the rule's order with 95% CIs
+over seeds and their gap to the best, baselines and the paper's ratios against the best,
+the optimization history, learning curves (energy per epoch too, where measured) and
+Optuna's parameter importances; with several datasets, a comparison first.
 
 Example::
 
@@ -24,22 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.ratios import (
-    BASELINES,
-    LABELS,
-    PAPER_BEST,
-    PAPER_RATIOS,
-    closest_int_ratio,
-    fractions,
-    simplex_distance,
-)
-from analysis.stats import full_runs, summarize_ratios
+from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
+from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, open_storage, storage_url
 from analysis.surface import Surface, fit_surface
+from results.ranking import Best
+from results.ratios import closest_int_ratio, ratio_key
 
 TOP_RATIOS = 10
-# A measured ratio within this simplex distance of a reference ratio is that ratio.
-SAME_RATIO = 0.01
 FRACTION_COLUMNS = ["ratio_stdp", "ratio_stbp", "ratio_stdp_stbp"]
 
 STYLE = """
@@ -60,12 +53,14 @@ class DatasetView:
     name: str
     trials: pd.DataFrame
     curves: pd.DataFrame
+    answer: Best | None
     summary: pd.DataFrame
     surface: Surface | None
     surface_note: str
 
     @property
     def best(self) -> pd.Series | None:
+        """The best ratio's row of ``summary`` (the rule's order puts it first)."""
         return None if self.summary.empty else self.summary.iloc[0]
 
 
@@ -89,8 +84,10 @@ def write_report(
         f"<p class=note>Store {html.escape(display_url(storage_url(storage)))} · "
         f"{len(trials)} trials in {trials['study'].nunique()} sweeps · generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
-        "STDP : STBP : STDP-STBP; accuracies are fractions; ± is the 95% t-interval over "
-        "seeds (full runs only).</p>",
+        "STDP : STBP : STDP-STBP; accuracies are fractions over full runs. A ratio's 95% "
+        "interval is its mean over seeds ± t·s/√n, s the sweep's run-to-run SD (pooled over "
+        "its multi-seed ratios, at least the validation set's binomial error); ratios are "
+        "ranked by the interval's lower end.</p>",
         _contents(views),
     ]
     if len(views) > 1:
@@ -117,14 +114,15 @@ def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> Data
     stopped them: they are why the scheduler stopped them (the bad regions of the simplex),
     and without them a sweep whose full runs all sit near the optimum draws a flat simplex.
     """
-    summary = summarize_ratios(trials, "val_acc")
+    ranking = rank_trials(trials)
     runs = trials[trials["state"] == "COMPLETE"].dropna(subset=["val_acc"])
     surface, note = None, ""
     try:
         surface = fit_surface(runs[FRACTION_COLUMNS].to_numpy(), runs["val_acc"].to_numpy())
     except ValueError as err:
         note = f"No surface yet: {err}."
-    return DatasetView(name, trials, curves, summary, surface, note)
+    summary = standings_frame(ranking)
+    return DatasetView(name, trials, curves, ranking.best, summary, surface, note)
 
 
 def _contents(views: list[DatasetView]) -> str:
@@ -149,8 +147,8 @@ def _comparison_section(views: list[DatasetView]) -> str:
             rows.append([view.name, "no full run yet", "", "", "", "", "", paper])
             continue
         rows.append([
-            view.name, best["ratio_int"], _fractions_text(best), _mean_ci(best, "val"),
-            _mean_ci(best, "test"), str(best["n_seeds"]), best["sweep"], paper,
+            view.name, best["ratio_int"], _fractions_text(best), _mean_ci(best),
+            _number(best["test_acc"]), str(best["n_seeds"]), best["sweep"], paper,
         ])
     return (
         "<h2 id=comparison>Comparison across datasets</h2>"
@@ -168,12 +166,8 @@ def _dataset_section(view: DatasetView, storage) -> str:
         f"{html.escape(', '.join(sorted(view.trials['sweep'].unique())))}.</p>",
     ]
     best = view.best
-    if best is not None:
-        parts.append(
-            f"<p><b>Best ratio {best['ratio_int']}</b> ({_fractions_text(best)}): val acc "
-            f"{_mean_ci(best, 'val')}, test acc {_mean_ci(best, 'test')} "
-            f"over {best['n_seeds']} seed(s), sweep {html.escape(best['sweep'])}.</p>"
-        )
+    if view.answer is not None:
+        parts.append(_headline(view.answer))
     if view.surface_note:
         parts.append(f"<p class=note>{html.escape(view.surface_note)}</p>")
     title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
@@ -233,18 +227,44 @@ def _energy_section(view: DatasetView) -> str:
     return "\n".join(parts)
 
 
+def _headline(best: Best) -> str:
+    """The answer: the best ratio, how sure, what it cannot be told apart from, vs STBP."""
+    seeds = f"{best.n_seeds} seed{'s' if best.n_seeds != 1 else ''}"
+    images = f" on {best.val_size} validation images" if best.val_size else ""
+    test = "—" if best.test_acc is None else f"{best.test_acc:.4f}"
+    peers = ", ".join(f"{p.ratio_int} (p {p.p:.2f})" for p in best.indistinguishable)
+    shares = ", ".join(f"{x:.3f}" for x in best.ratio)
+    return (
+        f"<p><b>Best ratio {best.ratio_int}</b> ({shares}): val acc "
+        f"{_interval(best.val_acc, best.ci)} over {seeds}{images}, test acc {test}, "
+        f"sweep {html.escape(best.sweep)}.<br>"
+        f"Cannot be told apart from it (95%): {html.escape(peers or 'none')}.<br>"
+        f"Against pure STBP: {html.escape(best.verdict)}.</p>"
+    )
+
+
 def _top_table(summary: pd.DataFrame) -> str:
+    """The ratios in the rule's order: the best first, then by lower 95% bound."""
     if summary.empty:
         return "<p class=note>No full runs yet.</p>"
     header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean ± 95% CI)",
-              "test acc (mean ± 95% CI)", "best run"]
+              "lower bound (ranks)", "vs best", "test acc (mean)", "best run"]
     rows = [
         [str(rank + 1), row["ratio_int"], _fractions_text(row), row["sweep"],
-         str(row["n_seeds"]), _mean_ci(row, "val"), _mean_ci(row, "test"),
+         str(row["n_seeds"]), _mean_ci(row), _number(row["score"]), _versus(row),
+         _number(row["test_acc"]),
          f"#{row['trial_number']} {'' if pd.isna(row['trial_id']) else row['trial_id']}"]
         for rank, (_, row) in enumerate(summary.head(TOP_RATIOS).iterrows())
     ]
     return _table(header, rows, best_row=0)
+
+
+def _versus(row: pd.Series) -> str:
+    """The gap to the best: "best", "tied (p …)" or "below (p …)"."""
+    p = row["p_vs_best"]
+    if pd.isna(p):
+        return "best" if row.name == 0 else "—"
+    return f"{'tied' if row['indistinguishable'] else 'below'} (p {p:.2f})"
 
 
 def _baseline_table(view: DatasetView) -> str:
@@ -254,10 +274,10 @@ def _baseline_table(view: DatasetView) -> str:
     header = ["ratio", "a:b:c", "measured val acc", "seeds", "GP estimate", "Δ vs best"]
     rows = []
     for name, ratio in references:
-        measured = _measured(view.summary, fractions(ratio))
+        measured = _measured(view.summary, ratio)
         rows.append([
             name, ratio,
-            _unfinished(view.trials, ratio) if measured is None else _mean_ci(measured, "val"),
+            _unfinished(view.trials, ratio) if measured is None else _mean_ci(measured),
             "" if measured is None else str(measured["n_seeds"]),
             _estimate(view.surface, fractions(ratio)), _delta(view, measured, ratio),
         ])
@@ -265,7 +285,7 @@ def _baseline_table(view: DatasetView) -> str:
     if best is not None:
         best_row = len(rows)
         rows.append([
-            "best measured", best["ratio_int"], _mean_ci(best, "val"), str(best["n_seeds"]),
+            "best measured", best["ratio_int"], _mean_ci(best), str(best["n_seeds"]),
             _estimate(view.surface, best[FRACTION_COLUMNS].to_numpy(dtype=float)), "+0.0000",
         ])
     if view.surface is not None:
@@ -282,9 +302,7 @@ def _baseline_table(view: DatasetView) -> str:
 
 def _unfinished(trials: pd.DataFrame, ratio: str) -> str:
     """What became of a ratio with no full run: stopped early (best such run), failed, not run."""
-    target = fractions(ratio)
-    runs = trials[[simplex_distance(f, target) <= SAME_RATIO
-                   for f in trials[FRACTION_COLUMNS].to_numpy()]]
+    runs = trials[[ratio_key(f) == ratio_key(ratio) for f in trials[FRACTION_COLUMNS].to_numpy()]]
     stopped = runs[runs["state"] == "COMPLETE"].dropna(subset=["val_acc"])
     if not stopped.empty:
         top = stopped.loc[stopped["val_acc"].idxmax()]
@@ -369,15 +387,10 @@ def _importances(study) -> tuple[dict[str, float], str]:
     return importances, ""
 
 
-def _measured(summary: pd.DataFrame, target) -> pd.Series | None:
-    """The summary row of this ratio with the most seeds (best mean on ties), if any."""
-    if summary.empty:
-        return None
-    near = summary[[simplex_distance(f, target) <= SAME_RATIO
-                    for f in summary[FRACTION_COLUMNS].to_numpy()]]
-    if near.empty:
-        return None
-    return near.sort_values(["n_seeds", "val_acc"], ascending=False).iloc[0]
+def _measured(summary: pd.DataFrame, ratio: str) -> pd.Series | None:
+    """The first summary row of this ratio in the rule's order (its best sweep), if any."""
+    same = summary[[ratio_key(f) == ratio_key(ratio) for f in summary[FRACTION_COLUMNS].to_numpy()]]
+    return None if same.empty else same.iloc[0]
 
 
 def _estimate(surface: Surface | None, ratio) -> str:
@@ -387,15 +400,21 @@ def _estimate(surface: Surface | None, ratio) -> str:
     return f"{mean[0]:.4f} ± {std[0]:.4f}"
 
 
-def _mean_ci(row: pd.Series, prefix: str) -> str:
-    """``mean ± half-width [low, high]``, or the bare mean with one seed."""
-    mean = row[f"{prefix}_acc"]
-    if pd.isna(mean):
-        return "—"
-    low, high = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
-    if pd.isna(low):
-        return f"{mean:.4f} (1 seed)"
+def _mean_ci(row: pd.Series) -> str:
+    """A summary row's validation accuracy: ``mean ± half-width [low, high]``."""
+    low, high = row["val_ci_low"], row["val_ci_high"]
+    return _interval(row["val_acc"], None if pd.isna(low) else (low, high))
+
+
+def _interval(mean: float, ci: tuple[float, float] | None) -> str:
+    if ci is None:
+        return f"{mean:.4f} (spread unknown)"
+    low, high = ci
     return f"{mean:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.4f}"
 
 
 def _fractions_text(row: pd.Series) -> str:

@@ -1,100 +1,85 @@
-"""Seed statistics per ratio: which ratio is best, and how sure are we.
+"""Seed statistics per ratio, as pandas: the one rule of ``results.ranking`` on a trials frame.
 
-A ratio is judged on full runs only (an early-stopped trial's accuracy is from an earlier
-epoch, so it would drag its ratio down). Runs of the same ratio within one sweep — other
-seeds, the confirmation stage — are pooled: runs sharing a seed are averaged first, so a seed
-repeated in both stages counts once, then the mean and a Student-t 95% interval are taken
-over seeds.
+A ratio is judged on full runs only (the ``full_run`` column is ``results.runs.is_full_run``).
+Runs of the same ratio within one sweep — other seeds, the confirmation stage — are pooled:
+runs sharing a seed are averaged first, then the mean and the rule's 95% interval are taken
+over seeds, and ratios are ranked by the interval's lower end (see ``results.ranking``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
-from analysis.ratios import closest_int_ratio, ratio_key
+from results.ranking import Ranking, rank
+from results.runs import Run
 
-METRICS = ("val_acc", "test_acc")
 SUMMARY_COLUMNS = [
     "dataset", "sweep", "study", "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int",
-    "n_seeds", "seeds", "val_acc", "val_ci_low", "val_ci_high", "test_acc", "test_ci_low",
-    "test_ci_high", "trial_id", "trial_number", "checkpoint", "energy_pj_per_sample",
+    "n_seeds", "seeds", "val_acc", "val_ci_low", "val_ci_high", "score", "p_vs_best",
+    "indistinguishable", "test_acc", "trial_id", "trial_number", "checkpoint",
+    "energy_pj_per_sample",
 ]
 
 
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
-    """Student-t confidence interval of the mean; None with fewer than two values."""
-    from scipy import stats
-
-    data = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
-    if data.size < 2:
-        return None
-    mean = float(data.mean())
-    half = float(stats.t.ppf(0.5 + confidence / 2, data.size - 1) * data.std(ddof=1))
-    half /= math.sqrt(data.size)
-    return (mean - half, mean + half)
-
-
 def full_runs(trials: pd.DataFrame) -> pd.DataFrame:
-    """Completed trials that trained every planned epoch."""
-    return trials[(trials["state"] == "COMPLETE") & trials["full_run"].astype(bool)]
+    """The trials that count: completed, every planned epoch trained."""
+    return trials[trials["full_run"].astype(bool)]
 
 
-def summarize_ratios(trials: pd.DataFrame, metric: str = "val_acc") -> pd.DataFrame:
-    """One row per (study, ratio) over full runs, best mean ``metric`` first.
-
-    ``trial_id``/``trial_number``/``checkpoint`` name the group's best single run by
-    ``metric``, the one to load when the ratio is used.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    runs = full_runs(trials).dropna(subset=[metric])
-    rows = []
-    if not runs.empty:
-        keys = [
-            ratio_key(r)
-            for r in runs[["ratio_stdp", "ratio_stbp", "ratio_stdp_stbp"]].to_numpy()
-        ]
-        runs = runs.assign(_key=keys)
-        for _, group in runs.groupby(["study", "_key"], sort=False):
-            rows.append(_summarize_group(group, metric))
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    return summary.sort_values(
-        [metric, "n_seeds"], ascending=False, ignore_index=True, na_position="last"
+def rank_trials(trials: pd.DataFrame, max_energy: float | None = None) -> Ranking:
+    """``results.ranking.rank`` over the full runs of a trials frame (``load_trials``)."""
+    runs = full_runs(trials).dropna(subset=["val_acc"])
+    return rank(
+        (
+            Run(
+                dataset=row.dataset,
+                sweep=row.sweep,
+                study=row.study,
+                ratio=(row.ratio_stdp, row.ratio_stbp, row.ratio_stdp_stbp),
+                seed=int(row.seed),
+                val_acc=row.val_acc,
+                test_acc=_or_none(row.test_acc),
+                energy_pj_per_sample=_or_none(row.energy_pj_per_sample),
+                val_size=None if math.isnan(row.val_size) else int(row.val_size),
+                trial_number=int(row.trial_number),
+                trial_id=_or_none(row.trial_id),
+                checkpoint=_or_none(row.checkpoint),
+            )
+            for row in runs.itertuples()
+        ),
+        max_energy=max_energy,
     )
 
 
-def _summarize_group(group: pd.DataFrame, metric: str) -> dict:
-    """Mean and CI over seeds (runs sharing a seed averaged first) for one ratio."""
-    per_seed = group.groupby("seed")[list(METRICS)].mean()
-    fracs = group[["ratio_stdp", "ratio_stbp", "ratio_stdp_stbp"]].mean().to_numpy()
-    best = group.loc[group[metric].idxmax()]
-    val_ci = t_interval(per_seed["val_acc"].tolist())
-    test_ci = t_interval(per_seed["test_acc"].tolist())
-    return {
-        "dataset": best["dataset"],
-        "sweep": best["sweep"],
-        "study": best["study"],
-        "ratio_stdp": fracs[0],
-        "ratio_stbp": fracs[1],
-        "ratio_stdp_stbp": fracs[2],
-        "ratio_int": closest_int_ratio(fracs),
-        "n_seeds": len(per_seed),
-        "seeds": sorted(int(s) for s in per_seed.index),
-        "val_acc": per_seed["val_acc"].mean(),
-        "val_ci_low": val_ci[0] if val_ci else math.nan,
-        "val_ci_high": val_ci[1] if val_ci else math.nan,
-        "test_acc": per_seed["test_acc"].mean(),
-        "test_ci_low": test_ci[0] if test_ci else math.nan,
-        "test_ci_high": test_ci[1] if test_ci else math.nan,
-        "trial_id": best["trial_id"],
-        "trial_number": int(best["trial_number"]),
-        "checkpoint": best["checkpoint"],
-        # Mean over the ratio's full runs; NaN where the sweep predates energy counting.
-        "energy_pj_per_sample": group["energy_pj_per_sample"].mean()
-        if "energy_pj_per_sample" in group
-        else math.nan,
-    }
+def summarize_ratios(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (study, ratio) over full runs, best first by the rule (``SUMMARY_COLUMNS``).
+
+    ``trial_id``/``trial_number``/``checkpoint`` name the ratio's best single run, the one
+    to load when the ratio is used; ``p_vs_best`` is the t-test of its gap to the best.
+    """
+    return standings_frame(rank_trials(trials))
+
+
+def standings_frame(ranking: Ranking) -> pd.DataFrame:
+    """A ranking's standings as a frame, best first."""
+    rows = [
+        {
+            **s.model_dump(exclude={"ratio", "ci", "score"}),
+            "ratio_stdp": s.ratio[0],
+            "ratio_stbp": s.ratio[1],
+            "ratio_stdp_stbp": s.ratio[2],
+            "val_ci_low": s.ci[0] if s.ci else math.nan,
+            "val_ci_high": s.ci[1] if s.ci else math.nan,
+            "score": math.nan if s.score is None else s.score,
+            "indistinguishable": s.indistinguishable,
+        }
+        for s in ranking.standings
+    ]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _or_none(value: object) -> object:
+    """A cell's value, with pandas' missing markers (None, NaN) as None."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

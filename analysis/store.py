@@ -1,8 +1,9 @@
 """Read the results store (one Optuna database, one study per sweep) into pandas.
 
-The store is written only by ``biril sweep`` (see the results-store contract); this module
-only reads it. It refuses to touch anything that is not an Optuna database — opening an
-Optuna storage on an arbitrary database would otherwise create Optuna's tables in it.
+The store is written only by ``biril sweep`` (its layout and attributes are
+``results.layout`` and ``results.schema``); this module only reads it. It refuses to touch
+anything that is not an Optuna database — opening an Optuna storage on an arbitrary
+database would otherwise create Optuna's tables in it.
 
 Example::
 
@@ -20,37 +21,30 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.ratios import closest_int_ratio, fractions
+from results import layout
+from results.errors import StoreError
+from results.ratios import closest_int_ratio, fractions
+from results.runs import accuracy, is_full_run
+from results.schema import CURVE_ENERGY_KEYS, CURVE_KEYS, ENERGY_KEYS, REQUIRED_TRIAL_ATTRS
 
-DB_FILENAME = "biril.db"
-DEFAULT_ROOT = "biril-results"
-# Object-store schemes are results roots (Tune folders), never databases Optuna can open.
-OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "az", "hdfs")
-# Trial user attrs a finished trial must carry to be placed on the simplex and judged.
-REQUIRED_TRIAL_ATTRS = ("ratio", "seed", "stage", "full_run", "epochs_completed")
+__all__ = ["StoreError", "load_curves", "load_frames", "load_trials", "open_storage"]
+
 OPTUNA_TABLES = {"studies", "trials", "trial_user_attributes", "version_info"}
-# Per-sample validation energy of a trial's last epoch (NaN for sweeps that predate it).
-ENERGY_COLUMNS = (
-    "energy_pj_per_sample", "sops_per_sample", "macs_per_sample", "ann_energy_pj_per_sample",
-)
 
+# ``full_run``: the trial counts for the ranking (``results.runs.is_full_run``). Energy
+# columns are NaN for sweeps that predate energy counting, ``val_size`` for sweeps that
+# predate recording it.
 TRIAL_COLUMNS = [
-    "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "state",
+    "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "role", "state",
     "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int", "seed", "epochs_planned",
-    "epochs_completed", "full_run", "val_acc", "test_acc", "seconds", "spike_rates",
-    "checkpoint", "trial_dir", *ENERGY_COLUMNS,
+    "epochs_completed", "full_run", "val_acc", "val_size", "test_acc", "seconds",
+    "spike_rates", "checkpoint", "trial_dir", *ENERGY_KEYS,
 ]
-# Per-epoch validation energy in a curve (NaN for sweeps, or resumed epochs, that predate it).
-CURVE_ENERGY_COLUMNS = ("energy_pj_per_sample", "sops_per_sample")
-CURVE_COLUMNS = [
+CURVE_IDENTITY = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "seed", "ratio_int",
-    "full_run", "epoch", "val_acc", "val_loss", "train_loss", "train_acc", "epoch_seconds",
-    "samples_per_s", *CURVE_ENERGY_COLUMNS,
+    "full_run",
 ]
-
-
-class StoreError(RuntimeError):
-    """The results store is missing, unreadable, empty, or lacks what was asked for."""
+CURVE_COLUMNS = [*CURVE_IDENTITY, *CURVE_KEYS]
 
 
 @dataclass
@@ -64,24 +58,19 @@ class StudyRecords:
     curves: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
-def default_root() -> str:
-    """Results root when none is given: ``$BIRIL_RESULTS``, else ``./biril-results``."""
-    return os.environ.get("BIRIL_RESULTS") or DEFAULT_ROOT
-
-
 def storage_url(storage: str | os.PathLike | None) -> str:
-    """The SQLAlchemy URL for a results root folder, a ``.db`` file, or a URL (kept as is)."""
-    text = os.fspath(storage) if storage is not None else default_root()
-    if "://" in text:
-        scheme = text.split("://", 1)[0].lower()
-        if scheme in OBJECT_STORE_SCHEMES:
-            raise StoreError(
-                f"{text} is an object-store results root, which holds no database; "
-                "pass the sweep's --db URL (e.g. postgresql+psycopg2://...) as --storage"
-            )
+    """The SQLAlchemy URL for a results root folder (``--storage``, else ``$BIRIL_RESULTS``,
+    else ``./biril-results``), a ``.db`` file, or a database URL (kept as is)."""
+    text = layout.results_root(storage)
+    if layout.is_object_store(text):
+        raise StoreError(
+            f"{text} is an object-store results root, which holds no database; "
+            "pass the sweep's --db URL (e.g. postgresql+psycopg2://...) as --storage"
+        )
+    if layout.is_uri(text):
         return text
-    path = Path(text).expanduser().absolute()
-    db = path if path.is_file() else path / DB_FILENAME
+    path = Path(text)
+    db = path if path.is_file() else path / layout.DB_NAME
     if not db.is_file():
         raise StoreError(
             f"no results store at {path}: {db} does not exist; run `biril sweep` first, or "
@@ -189,12 +178,12 @@ def load_frames(
     for record in records:
         rows.extend(record.rows)
         for row, curve in zip(record.rows, record.curves, strict=True):
-            ident = {k: row[k] for k in CURVE_COLUMNS[:9]}
+            ident = {k: row[k] for k in CURVE_IDENTITY}
             for point in curve:
-                curve_rows.append({**ident, **{k: point.get(k) for k in CURVE_COLUMNS[9:]}})
+                curve_rows.append({**ident, **{k: point.get(k) for k in CURVE_KEYS}})
     trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS).astype({"full_run": bool})
     curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype(
-        {"full_run": bool, **dict.fromkeys(CURVE_ENERGY_COLUMNS, float)}
+        {"full_run": bool, **dict.fromkeys(CURVE_ENERGY_KEYS, float)}
     )
     curves = curves.sort_values(["study", "trial_number", "epoch"], ignore_index=True)
     return trials, curves
@@ -205,10 +194,7 @@ def _study_identity(study) -> tuple[str, str] | None:
     attrs = study.user_attrs
     if isinstance(attrs.get("dataset"), str) and isinstance(attrs.get("sweep"), str):
         return attrs["dataset"], attrs["sweep"]
-    dataset, sep, sweep = study.study_name.partition("/")
-    if sep and dataset and sweep:
-        return dataset, sweep
-    return None
+    return layout.split_study_name(study.study_name)
 
 
 def _select(ours: list, dataset: str | None, sweep: str | None, shown: str) -> list:
@@ -255,8 +241,7 @@ def _add_trial(record: StudyRecords, trial) -> None:
         raise StoreError(
             f"study {record.study!r} trial {trial.number} has a malformed ratio attr: {err}"
         ) from err
-    # values[0]: the first objective is validation accuracy (``value`` raises on two).
-    val_acc = attrs.get("val_acc", trial.values[0] if trial.values else None)
+    val_acc = accuracy(trial)
     seconds = attrs.get("seconds")
     if seconds is None and trial.datetime_start and trial.datetime_complete:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -267,6 +252,7 @@ def _add_trial(record: StudyRecords, trial) -> None:
         "trial_number": trial.number,
         "trial_id": attrs.get("trial_id"),
         "stage": attrs.get("stage"),
+        "role": attrs.get("role", attrs.get("stage")),
         "state": trial.state.name,
         "ratio_stdp": fracs[0],
         "ratio_stbp": fracs[1],
@@ -275,14 +261,15 @@ def _add_trial(record: StudyRecords, trial) -> None:
         "seed": attrs.get("seed"),
         "epochs_planned": attrs.get("epochs_planned"),
         "epochs_completed": attrs.get("epochs_completed"),
-        "full_run": bool(attrs.get("full_run", False)),
+        "full_run": is_full_run(trial),
         "val_acc": _number(val_acc),
+        "val_size": _number(attrs.get("val_size")),
         "test_acc": _number(attrs.get("test_acc")),
         "seconds": _number(seconds),
         "spike_rates": attrs.get("spike_rates") or {},
         "checkpoint": attrs.get("checkpoint"),
         "trial_dir": attrs.get("trial_dir"),
-        **{key: _number(attrs.get(key)) for key in ENERGY_COLUMNS},
+        **{key: _number(attrs.get(key)) for key in ENERGY_KEYS},
     })
     curve = attrs.get("curve") or []
     record.curves.append([point for point in curve if isinstance(point, dict)])

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.ratios import fractions, ratio_key, simplex_coords, simplex_grid
+from analysis.ratios import fractions, simplex_coords, simplex_grid
+from results.ratios import ratio_key
 
 # Grid denominator: 1/40 steps, 861 points — finer than any sweep's resolution.
 GRID_RESOLUTION = 40

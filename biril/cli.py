@@ -230,13 +230,20 @@ def bench(presets, sections, as_json, **options) -> None:
     except (ValueError, RuntimeError) as e:
         raise UserError(str(e)) from None
     log = Console(stderr=True)
-    result = run_suite(opts, log=log.print)
+    sweep = None
+    if "sweep" in opts.sections:
+        from sweeps.bench import bench_sweep as sweep
+    result = run_suite(opts, log=log.print, sweep=sweep)
     if as_json:
         click.echo(json.dumps(result))
         return
     console = Console()
     for table in render(result):
         console.print(table)
+    if "sweep" in result:
+        from sweeps.bench import sweep_table
+
+        console.print(sweep_table(result["sweep"]))
 
 
 @cli.command()
@@ -405,10 +412,18 @@ def _register_package_commands() -> None:
     from cluster.cli import cluster_group, jobs_group, submit_command
     from sweeps.cli import sweep_command
 
-    for command in (sweep_command, submit_command, cluster_group, jobs_group):
+    sweep = sweep_command(write_report=_write_report)
+    for command in (sweep, submit_command, cluster_group, jobs_group):
         cli.add_command(command)
     cli.add_command(report_command)
     cli.add_command(best_command)
+
+
+def _write_report(storage: str, dataset: str, output: Path) -> Path:
+    """The HTML report ``biril sweep`` writes at its end (analysis loads only then)."""
+    from analysis.report import write_report
+
+    return write_report(storage, dataset=dataset, output=output)
 
 
 _register_package_commands()

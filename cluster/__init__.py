@@ -5,10 +5,10 @@
 >>> state, token, _ = start_cluster(here, workers=2)  # doctest: +SKIP
 >>> job = submit_sweep(connect(state.dashboard_url, here), "digits")  # doctest: +SKIP
 
-Modules: ``local`` (the cluster on this machine), ``dashboard`` (a checked Jobs API
-connection), ``submit`` (a sweep as a Ray job), ``auth`` (Ray's token lookup), ``procs``
-(processes by PID), ``cli`` (the commands). The launcher and KubeRay files ship beside them
-(``aws.yaml``, ``gcp.yaml``, ``kuberay-rayjob.yaml``).
+Modules: ``local`` (the cluster on this machine), ``state`` (its record), ``dashboard``
+(a checked Jobs API connection), ``submit`` (a sweep as a Ray job), ``auth`` (Ray's token
+lookup), ``procs`` (processes by PID), ``cli`` (the commands). The launcher and KubeRay
+files ship beside them (``aws.yaml``, ``gcp.yaml``, ``kuberay-rayjob.yaml``).
 
 Attributes load lazily so that ``biril --help`` does not import pydantic or Ray.
 """
@@ -24,10 +24,10 @@ _EXPORTS = {
     "find_token": "auth",
     "Dashboard": "dashboard",
     "connect": "dashboard",
-    "LocalClusterState": "local",
-    "default_state_dir": "local",
+    "LocalClusterState": "state",
+    "default_state_dir": "state",
     "kill_node": "local",
-    "read_state": "local",
+    "read_state": "state",
     "start_cluster": "local",
     "stop_cluster": "local",
     "Submission": "submit",

@@ -49,7 +49,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _state_dir() -> Path:
-    from .local import default_state_dir
+    from .state import default_state_dir
 
     return default_state_dir()
 
@@ -100,7 +100,8 @@ def up_command(
 ) -> None:
     """Start a Ray head and WORKERS worker nodes here, with token authentication on."""
     from .auth import AUTH_MODE_ENV
-    from .local import start_cluster, state_path
+    from .local import start_cluster
+    from .state import state_path
 
     state_dir = _state_dir()
     state, token, generated = start_cluster(
@@ -149,7 +150,8 @@ def down_command() -> None:
 @user_errors
 def status_command(address: str | None, as_json: bool) -> None:
     """Show the cluster's nodes and resources (the local cluster unless --address)."""
-    from .local import describe_nodes, read_state
+    from .local import describe_nodes
+    from .state import read_state
 
     state = None if address else read_state(_state_dir())
     rows = describe_nodes(state, _connect(address))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import HOW_TO_SET, Token, find_token
 from .errors import ClusterError
+from .state import read_state
 
 if TYPE_CHECKING:
     import requests
@@ -30,8 +31,6 @@ _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 def resolve_address(address: str | None, state_dir: Path) -> str:
     """The dashboard URL: ``--address``, else ``$RAY_API_SERVER_ADDRESS``, else the local one."""
-    from .local import read_state
-
     if not address:
         address = os.environ.get(ADDRESS_ENV, "")
     if not address:

@@ -13,7 +13,6 @@ when every node runs on this machine (the local multi-node cluster shares this d
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
 import shutil
@@ -26,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from results.layout import is_uri, results_root
+
 from .dashboard import Dashboard
 from .errors import ClusterError
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 
     from sweeps.spec import SweepSpec
 
-RESULTS_ENV = "BIRIL_RESULTS"
-DEFAULT_RESULTS = "biril-results"
 # Never shipped to the cluster: outputs, environments, data, caches (gitignore syntax).
 EXCLUDES = [
     ".git",
@@ -47,7 +46,6 @@ EXCLUDES = [
     ".ruff_cache",
     ".mypy_cache",
     "biril-results",
-    "results",
     "runs",
     "data",
     ".gl",
@@ -56,12 +54,6 @@ EXCLUDES = [
     "dist",
 ]
 STAGED_SPEC_DIR = "_biril_job"
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def is_uri(storage: str) -> bool:
-    """True for ``s3://…``, ``gs://…`` and other schemes; ``file://`` counts as a local path."""
-    return bool(_URI.match(storage)) and not storage.startswith("file://")
 
 
 def this_machine_ips() -> set[str]:
@@ -91,7 +83,7 @@ def resolve_storage(
     ``shared`` says the path is a shared filesystem mounted on every node), and for a URI
     without ``--db`` (SQLite needs a filesystem).
     """
-    storage = storage or os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS
+    storage = results_root(storage)
     if is_uri(storage):
         if not db:
             raise ClusterError(
@@ -99,7 +91,7 @@ def resolve_storage(
                 "its own home: pass --db URL (e.g. postgresql+psycopg2://user@host/biril)"
             )
         return storage
-    path = Path(storage.removeprefix("file://")).expanduser().resolve()
+    path = Path(storage)
     if not shared and not all_nodes_here(nodes):
         elsewhere = sorted({n["node_ip"] for n in nodes} - this_machine_ips())
         raise ClusterError(
@@ -126,7 +118,7 @@ def working_dir(spec_file: Path, storage: str) -> Iterator[tuple[Path, str, list
 
     A shipped spec needs only the project itself. Any other spec file is added to a
     filtered copy of the project, under ``_biril_job/`` (even one inside the checkout: it
-    may sit in a folder that is never shipped, like ``results/``). From an installed copy
+    may sit in a folder that is never shipped, like ``biril-results/``). From an installed copy
     (no checkout) only the spec travels, and the cluster's own installation runs it.
     A results root inside the project is never shipped.
     """

@@ -2,7 +2,7 @@
 
 >>> from sweeps import load_spec, run_sweep
 >>> summary = run_sweep(load_spec("digits"))  # doctest: +SKIP
->>> summary.best_ratio, summary.best_test_acc  # doctest: +SKIP
+>>> summary.best.ratio_int, summary.best.ci, summary.best.verdict  # doctest: +SKIP
 
 Names are loaded on first use, so ``import sweeps.cli`` (the ``biril sweep`` command)
 costs no torch, Optuna or Ray import until the command runs.

@@ -1,7 +1,9 @@
 """``biril sweep``: the command-line face of ``sweeps.run_sweep``.
 
 Only click and the standard library are imported here; Ray, Optuna and torch load when
-the command runs, so ``biril --help`` stays instant.
+the command runs, so ``biril --help`` stays instant. The HTML report at the end is
+written by the function the one CLI (``biril/cli.py``) hands in, so ``sweeps`` never
+imports ``analysis``.
 """
 
 from __future__ import annotations
@@ -9,89 +11,100 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
-
-@click.command(
-    "sweep",
-    help="Run (or resume) a ratio sweep. SPEC: a YAML file or a shipped spec name "
-    "(digits, mnist, fashion_mnist, cifar10, cifar100, tinyimagenet, dvs128_gesture); "
-    "default digits. Running the same command again after an interruption resumes it.",
-)
-@click.argument("spec", required=False)
-@click.option(
-    "--storage",
-    metavar="R",
-    help="Results root, a local path or URI (default: $BIRIL_RESULTS, else ./biril-results).",
-)
-@click.option("--db", metavar="URL", help="Optuna database URL (default: sqlite R/biril.db).")
-@click.option("--name", metavar="N", help="Sweep name (default: the spec's name).")
-@click.option(
-    "--address",
-    metavar="A",
-    help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray).",
-)
-@click.option("--fresh", is_flag=True, help="Delete this sweep's old results and start over.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option(
-    "--report",
-    "report_file",
-    default="auto",
-    type=click.Choice(["auto", "none"]),
-    help="Write the HTML report beside the results at the end (auto) or not (none).",
-)
-def sweep_command(
-    spec: str | None,
-    storage: str | None,
-    db: str | None,
-    name: str | None,
-    address: str | None,
-    fresh: bool,
-    as_json: bool,
-    report_file: str,
-) -> None:
-    import optuna
-
-    from .runner import run_sweep
-    from .spec import SweepError
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
-        with contextlib.redirect_stdout(sys.stderr):
-            summary = run_sweep(
-                spec,
-                storage=storage,
-                db=db,
-                name=name,
-                address=address,
-                fresh=fresh,
-                progress=not as_json,
-            )
-    except SweepError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    report = _write_report(summary) if report_file != "none" else None
-    if as_json:
-        click.echo(json.dumps({**summary.model_dump(), "report": report}))
-    else:
-        click.echo(summary.render())
-        if report:
-            click.echo(f"report: {report}")
+# (database URL, dataset, output file) -> the report file written.
+ReportWriter = Callable[[str, str, Path], Path]
 
 
-def _write_report(summary) -> str | None:
+def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
+    """The ``sweep`` command; with ``write_report``, it writes the report at the end."""
+
+    @click.command(
+        "sweep",
+        help="Run (or resume) a ratio sweep. SPEC: a YAML file or a shipped spec name "
+        "(digits, mnist, fashion_mnist, cifar10, cifar100, tinyimagenet, dvs128_gesture); "
+        "default digits. Running the same command again after an interruption resumes it.",
+    )
+    @click.argument("spec", required=False)
+    @click.option(
+        "--storage",
+        metavar="R",
+        help="Results root, a local path or URI (default: $BIRIL_RESULTS, else ./biril-results).",
+    )
+    @click.option("--db", metavar="URL", help="Optuna database URL (default: sqlite R/biril.db).")
+    @click.option("--name", metavar="N", help="Sweep name (default: the spec's name).")
+    @click.option(
+        "--address",
+        metavar="A",
+        help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray).",
+    )
+    @click.option("--fresh", is_flag=True, help="Delete this sweep's old results and start over.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+    @click.option(
+        "--report",
+        "report_file",
+        default="auto",
+        type=click.Choice(["auto", "none"]),
+        help="Write the HTML report beside the results at the end (auto) or not (none).",
+    )
+    def command(
+        spec: str | None,
+        storage: str | None,
+        db: str | None,
+        name: str | None,
+        address: str | None,
+        fresh: bool,
+        as_json: bool,
+        report_file: str,
+    ) -> None:
+        import optuna
+
+        from .runner import run_sweep
+        from .spec import SweepError
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
+            with contextlib.redirect_stdout(sys.stderr):
+                summary = run_sweep(
+                    spec,
+                    storage=storage,
+                    db=db,
+                    name=name,
+                    address=address,
+                    fresh=fresh,
+                    progress=not as_json,
+                )
+        except SweepError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        report = None
+        if write_report is not None and report_file != "none":
+            report = _report(summary, write_report)
+        if as_json:
+            click.echo(json.dumps({**summary.model_dump(), "report": report}))
+        else:
+            click.echo(summary.render())
+            if report:
+                click.echo(f"report: {report}")
+
+    return command
+
+
+def _report(summary, write_report: ReportWriter) -> str | None:
     """The HTML report of this sweep's dataset, beside its results when they are local."""
-    from pathlib import Path
-
-    from analysis import StoreError, write_report
+    from results.errors import StoreError
+    from results.layout import is_uri
 
     results = Path(summary.results_dir)
-    local = "://" not in summary.results_dir
+    local = not is_uri(summary.results_dir)
     output = results / "report.html" if local else Path(f"report-{summary.dataset}.html")
     try:
-        return str(write_report(summary.storage, dataset=summary.dataset, output=output))
+        return str(write_report(summary.storage, summary.dataset, output))
     except StoreError as e:  # e.g. no trial finished: the summary above says why
         click.echo(f"no report: {e}", err=True)
         return None

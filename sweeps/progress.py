@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .spec import SHARES
+from .simplex import SHARES
 
 
 def ratio_text(ratio: list[float] | None) -> str:

@@ -14,12 +14,16 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from results.schema import VAL_ACC
+
+from .confirm import Confirmation
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
@@ -166,6 +170,10 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         print(f"warm start: left out {left_out} (outside the search space)", file=sys.stderr)
     searcher = RatioSearch(spec, storage, store.results_dir, warm)
     study = optuna.load_study(study_name=store.study_name, storage=storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # optuna-dashboard and plots name the objectives instead of "Objective 0".
+        study.set_metric_names(spec.metrics)
     for key, value in {
         "dataset": spec.dataset,
         "sweep": spec.name,
@@ -177,7 +185,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
     if spec.scheduler.type == "asha":
         scheduler = ConfirmAwareASHA(
             time_attr="epoch",
-            metric="val_acc",
+            metric=VAL_ACC,
             mode="max",
             max_t=spec.train.epochs,
             grace_period=spec.scheduler.grace_period,
@@ -267,12 +275,11 @@ def run_sweep(
         if started_ray:
             ray.shutdown()
     study = optuna.load_study(study_name=store.study_name, storage=storage_obj)
-    confirm = spec.search.confirm
     return summarize(
         study,
         storage_url=store.db_url,
         results_dir=store.results_dir,
         expected_search=spec.search.num_trials,
-        confirm=(confirm.top_k, confirm.seeds) if confirm else (0, 0),
+        confirmation=Confirmation.of(spec),
         wall_seconds=time.perf_counter() - started,
     )

@@ -18,8 +18,10 @@ import math
 from typing import Any
 
 from biril import Ratio
+from results.schema import ROLE_SEARCH
 
-from .spec import SHARES, Bounds, SweepSpec
+from .simplex import SHARES, Bounds, lattice_points
+from .spec import SweepSpec
 
 U_LOW = 1e-12  # u = 0 would be x = +inf; the FAQ's (0, 1] interval, closed at a tiny number
 U_PARAMS = tuple(f"u_{s}" for s in SHARES)
@@ -77,17 +79,6 @@ def from_bounds(r: Fractions, bounds: Bounds) -> Fractions | None:
     return tuple(x / total for x in p)  # type: ignore[return-value]
 
 
-def lattice_points(total: int, bounds: Bounds) -> list[str]:
-    """Every ``a:b:c`` with ``a + b + c = total`` whose shares fit the bounds, in order."""
-    points = []
-    for a in range(total + 1):
-        for b in range(total - a + 1):
-            c = total - a - b
-            if bounds.contains((a / total, b / total, c / total)):
-                points.append(f"{a}:{b}:{c}")
-    return points
-
-
 def on_lattice(ratio: str, total: int) -> str | None:
     """``ratio`` as a point of the ``total`` lattice, if it is one (``1:4:1`` → ``2:8:2``)."""
     scaled = [f * total for f in Ratio.parse(ratio).fractions]
@@ -125,11 +116,13 @@ def warm_start_params(spec: SweepSpec) -> tuple[list[dict[str, Any]], list[str]]
 class RatioSpace:
     """Optuna define-by-run search space: suggests a ratio, returns it for the trial config.
 
-    The trial's ``stage`` and ``seed`` come from its user attributes when the searcher
-    enqueued it (confirmation trials), else they are the search stage and ``train.seed``.
-    Returns the constants Tune merges into the trial's config: ``ratio`` (three
-    fractions), ``ratio_parts`` (what the trainer gets: the lattice's integers, so
-    ``order: blocked`` works there), ``seed`` and ``stage``.
+    A search trial suggests its ratio; a confirmation trial (enqueued by the searcher)
+    re-runs a searched trial's parameters, or, with no source trial (``confirms`` None),
+    runs the fixed ``ratio`` of its user attributes without suggesting anything (pure
+    STBP may lie outside the searched bounds). Returns the constants Tune merges into the
+    trial's config: ``ratio`` (three fractions), ``ratio_parts`` (what the trainer gets: the
+    lattice's integers, so ``order: blocked`` works there), ``seed``, ``stage``, ``role``
+    and ``overrides`` (``TrainConfig`` fields a confirmation variant changes).
     """
 
     def __init__(self, spec: SweepSpec) -> None:
@@ -140,6 +133,9 @@ class RatioSpace:
 
     def parts(self, trial) -> list[float]:
         """The suggested ratio: lattice integers ``[a, b, c]``, else simplex fractions."""
+        attrs = trial.user_attrs
+        if attrs.get("stage") == "confirm" and attrs.get("confirms") is None:
+            return list(attrs["ratio"])
         if self.space == "lattice":
             point = trial.suggest_categorical(LATTICE_PARAM, self.lattice)
             return [int(x) for x in point.split(":")]
@@ -149,9 +145,14 @@ class RatioSpace:
     def __call__(self, trial) -> dict[str, Any]:
         parts = self.parts(trial)
         ratio = [float(x) for x in Ratio.parse(parts).fractions]
-        stage = trial.user_attrs.get("stage", "search")
-        seed = int(trial.user_attrs.get("seed", self.seed))
-        trial.set_user_attr("stage", stage)
-        trial.set_user_attr("seed", seed)
-        trial.set_user_attr("ratio", ratio)
-        return {"ratio": ratio, "ratio_parts": parts, "seed": seed, "stage": stage}
+        attrs = trial.user_attrs
+        identity = {
+            "stage": attrs.get("stage", "search"),
+            "role": attrs.get("role", ROLE_SEARCH),
+            "seed": int(attrs.get("seed", self.seed)),
+            "ratio": ratio,
+            "overrides": dict(attrs.get("overrides") or {}),
+        }
+        for key, value in identity.items():
+            trial.set_user_attr(key, value)
+        return {**identity, "ratio_parts": parts}

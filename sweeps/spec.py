@@ -24,8 +24,12 @@ from pydantic import (
 
 from biril import Ratio, RatioError, TrainConfig
 from biril.config import RatioYAMLLoader
+from results import layout
+from results.schema import OBJECTIVES
 
-SHARES = ("stdp", "stbp", "stdp_stbp")
+from .samplers import MULTI_OBJECTIVE_SAMPLERS, SamplerName
+from .simplex import Bounds, lattice_points
+
 PAPER_RATIOS = ("1:4:1", "1:6:2", "2:6:1", "1:8:3", "3:8:1")
 PURE_BASELINES = ("1:0:0", "0:1:0", "0:0:1")
 DEFAULT_SPEC = "digits"
@@ -36,8 +40,6 @@ SWEEP_OWNED = {
     "resume_from": "trials resume from their Tune checkpoint",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# Samplers that can search two objectives at once (CMA-ES is single-objective only).
-MULTI_OBJECTIVE_SAMPLERS = ("tpe", "gp", "random", "qmc", "nsga2")
 
 
 class SweepError(ValueError):
@@ -52,54 +54,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ShareBounds(_Model):
-    """Allowed range of one mechanism's share of the iterations (a fraction in [0, 1])."""
-
-    min: float = Field(0.0, ge=0.0, le=1.0)
-    max: float = Field(1.0, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ShareBounds:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
-        return self
-
-
-class Bounds(_Model):
-    """Per-share bounds, e.g. ``stbp: {min: 0.3}`` keeps STBP in at least 30% of the steps."""
-
-    stdp: ShareBounds = ShareBounds()
-    stbp: ShareBounds = ShareBounds()
-    stdp_stbp: ShareBounds = ShareBounds()
-
-    @model_validator(mode="after")
-    def _feasible(self) -> Bounds:
-        if sum(self.lows) > 1.0 + 1e-12:
-            raise ValueError(f"the minimum shares sum to {sum(self.lows):g} > 1: no ratio fits")
-        if sum(self.highs) < 1.0 - 1e-12:
-            raise ValueError(f"the maximum shares sum to {sum(self.highs):g} < 1: no ratio fits")
-        return self
-
-    @property
-    def lows(self) -> tuple[float, float, float]:
-        return (self.stdp.min, self.stbp.min, self.stdp_stbp.min)
-
-    @property
-    def highs(self) -> tuple[float, float, float]:
-        return (self.stdp.max, self.stbp.max, self.stdp_stbp.max)
-
-    def contains(self, fractions: tuple[float, float, float], tol: float = 1e-9) -> bool:
-        return all(
-            lo - tol <= f <= hi + tol
-            for f, lo, hi in zip(fractions, self.lows, self.highs, strict=True)
-        )
-
-
 class Confirm(_Model):
     """The confirmation stage: the ``top_k`` best ratios re-run with ``seeds`` more seeds.
 
     The extra seeds are ``train.seed + 1 … train.seed + seeds``, so with the search run
-    every confirmed ratio has ``seeds + 1`` runs for a mean and confidence interval.
+    every confirmed ratio has ``seeds + 1`` runs for a mean and confidence interval. Pure
+    STBP ``0:1:0`` always runs with the same ``seeds + 1`` seeds beside them, so "does the
+    best ratio beat plain STBP?" rests on several seeds on both sides.
     """
 
     top_k: int = Field(2, ge=1)
@@ -118,7 +79,7 @@ class Search(_Model):
 
     space: Literal["simplex", "lattice"] = "simplex"
     lattice: Lattice = Lattice()
-    sampler: Literal["tpe", "gp", "cmaes", "random", "qmc", "nsga2"] = "tpe"
+    sampler: SamplerName = "tpe"
     seed: int = 0
     num_trials: int = Field(20, ge=1, description="search-stage trials, warm starts included")
     warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *PURE_BASELINES])
@@ -247,8 +208,6 @@ class SweepSpec(_Model):
                 f"train.epochs ({self.train.epochs})"
             )
         if s.space == "lattice":
-            from .space import lattice_points
-
             points = lattice_points(s.lattice.total, s.bounds)
             if not points:
                 raise ValueError(
@@ -267,14 +226,12 @@ class SweepSpec(_Model):
 
     @property
     def study_name(self) -> str:
-        return f"{self.dataset}/{self.name}"
+        return layout.study_name(self.dataset, self.name)
 
     @property
     def metrics(self) -> list[str]:
         """The study's objectives, in order: validation accuracy first, always."""
-        if self.objective == "accuracy_energy":
-            return ["val_acc", "energy_pj_per_sample"]
-        return ["val_acc"]
+        return list(OBJECTIVES[self.objective])
 
     @property
     def modes(self) -> list[str]:
@@ -282,12 +239,15 @@ class SweepSpec(_Model):
 
     @property
     def num_confirm_trials(self) -> int:
+        """The most confirmation trials there can be: ``seeds`` per top ratio, and pure
+        STBP at the search seed and each of those (fewer when STBP ran in the search or is
+        a top ratio itself)."""
         c = self.search.confirm
-        return c.top_k * c.seeds if c else 0
+        return c.top_k * c.seeds + c.seeds + 1 if c else 0
 
     @property
     def num_trials(self) -> int:
-        """Every trial of the sweep: search stage plus confirmation stage."""
+        """Every trial the sweep may run (an upper bound): search plus confirmation stage."""
         return self.search.num_trials + self.num_confirm_trials
 
     def to_store(self) -> dict:

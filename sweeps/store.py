@@ -1,38 +1,20 @@
 """Where a sweep's results go: the results root, its Optuna database, the Tune folder.
 
-The layout is shared with ``analysis`` and ``cluster`` (the results-store contract):
-``R/biril.db`` (or ``--db URL``) holds one study ``<dataset>/<sweep>`` per sweep, and
-``R/<dataset>/<sweep>/`` is the Ray Tune experiment folder with the trials' curves and
-checkpoints. ``R`` is ``--storage``, else ``$BIRIL_RESULTS``, else ``./biril-results``.
+The layout is ``results.layout``'s (shared with ``analysis`` and ``cluster``); this module
+creates it for one sweep and opens its database for writing.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
+from results import layout
+
 from .spec import SweepError, SweepSpec
-
-DEFAULT_ROOT = "biril-results"
-DB_NAME = "biril.db"
-URI_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def is_uri(path: str) -> bool:
-    return bool(URI_PATTERN.match(path)) and not path.startswith("file://")
-
-
-def results_root(storage: str | None = None) -> str:
-    """``--storage``, else ``$BIRIL_RESULTS``, else ``./biril-results``; local paths absolute."""
-    root = storage or os.environ.get("BIRIL_RESULTS") or DEFAULT_ROOT
-    if is_uri(root):
-        return root.rstrip("/")
-    return str(Path(root.removeprefix("file://")).expanduser().resolve())
 
 
 @dataclass(frozen=True)
@@ -51,22 +33,22 @@ class Store:
 
     @property
     def results_dir(self) -> str:
-        return f"{self.dataset_dir}/{self.sweep}"
+        return layout.experiment_dir(self.root, self.dataset, self.sweep)
 
     @property
     def study_name(self) -> str:
-        return f"{self.dataset}/{self.sweep}"
+        return layout.study_name(self.dataset, self.sweep)
 
     @property
     def is_local(self) -> bool:
-        return not is_uri(self.root)
+        return not layout.is_uri(self.root)
 
 
 def resolve_store(spec: SweepSpec, storage: str | None = None, db: str | None = None) -> Store:
     """The sweep's store; fails fast on an unusable root or database URL."""
-    root = results_root(storage)
+    root = layout.results_root(storage)
     if db is None:
-        if is_uri(root):
+        if layout.is_uri(root):
             raise SweepError(
                 f"--storage {root} is an object-store URI, where SQLite cannot live: "
                 "name the Optuna database with --db URL (e.g. postgresql+psycopg2://…)"
@@ -75,7 +57,7 @@ def resolve_store(spec: SweepSpec, storage: str | None = None, db: str | None = 
             Path(root).mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SweepError(f"--storage {root}: cannot create the results folder ({e})") from None
-        db = f"sqlite:///{root}/{DB_NAME}"
+        db = layout.sqlite_url(root)
     check_db_url(db)
     return Store(root=root, db_url=db, dataset=spec.dataset, sweep=spec.name)
 

@@ -1,29 +1,29 @@
 """``SweepSummary``: what a finished (or interrupted) sweep found, read back from its study.
 
-The best ratio is chosen on validation accuracy only: full runs are grouped by ratio and
-the highest mean validation accuracy wins — among the ratios of the confirmation stage
-when there was one, since a single lucky run on a small validation set is exactly what
-that stage is there to rule out. Its mean test accuracy is reported beside it.
+The best ratio is the one rule of ``results.ranking`` applied to the study's full runs, so
+it is the answer ``biril best`` and the report give for this sweep: ranked by the lower
+95% bound of the mean validation accuracy over seeds, with the ratios it cannot be told
+apart from and its gap to pure STBP.
 
 A two-objective sweep (``objective: accuracy_energy``) adds what it was run for: the
-Pareto front of its full runs, and pure STBP against the most accurate ratio that costs
-under 80% of its energy — "how much accuracy does a fifth of the energy cost?".
+Pareto front of its full runs, and pure STBP against the best ratio (by the same rule)
+that costs at most 80% of its energy — "how much accuracy does a fifth of the energy cost?".
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
-from statistics import mean
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel
 
-from analysis.pareto import non_dominated
+from results.layout import split_study_name
+from results.pareto import non_dominated
+from results.ranking import Best, Standing, rank
+from results.ratios import PURE_STBP, ratio_key
+from results.runs import Run, run_of
 
-from .spec import SHARES
+from .confirm import Confirmation
 
-PURE_STBP = (0.0, 1.0, 0.0)
 # The budget the summary compares pure STBP against, as a share of its energy.
 BUDGET_SHARE = 0.8
 
@@ -48,10 +48,7 @@ class SweepSummary(BaseModel):
     study: str
     storage: str
     results_dir: str
-    best_ratio: list[float] | None
-    best_val_acc: float | None
-    best_test_acc: float | None
-    best_runs: int
+    best: Best | None
     n_trials: int
     n_completed: int
     n_stopped: int
@@ -59,8 +56,8 @@ class SweepSummary(BaseModel):
     complete: bool
     wall_seconds: float
     # objective: accuracy_energy only (None otherwise). The full runs on the Pareto front,
-    # cheapest first; pure STBP (mean of its full runs); the most accurate ratio (mean over
-    # its full runs) under BUDGET_SHARE of pure STBP's energy.
+    # cheapest first; pure STBP (mean of its full runs); the best ratio (the one rule)
+    # under BUDGET_SHARE of pure STBP's energy.
     pareto_front: list[EnergyPoint] | None = None
     stbp_baseline: EnergyPoint | None = None
     best_under_budget: EnergyPoint | None = None
@@ -73,16 +70,10 @@ class SweepSummary(BaseModel):
             f"{self.n_trials} trials ({self.n_completed} full, {self.n_stopped} stopped early, "
             f"{self.n_failed} failed)",
         ]
-        if self.best_ratio is None:
-            lines.append("best ratio   none: no trial completed")
+        if self.best is None:
+            lines.append("best ratio   none: no trial ran to the end")
         else:
-            shares = " : ".join(f"{x:.3f}" for x in self.best_ratio)
-            test = f"{100 * self.best_test_acc:.2f}%" if self.best_test_acc is not None else "-"
-            lines.append(
-                f"best ratio   {':'.join(SHARES)} = {shares}  "
-                f"(val {100 * self.best_val_acc:.2f}%, test {test}, "
-                f"mean of {self.best_runs} run{'s' if self.best_runs != 1 else ''})"
-            )
+            lines.extend(self.best.describe())
         if self.pareto_front is not None:
             lines.extend(self._energy_lines())
         lines.append(f"results      {self.results_dir}")
@@ -107,7 +98,7 @@ class SweepSummary(BaseModel):
         lines.append(f"pure STBP    {base.render()}")
         best = self.best_under_budget
         if best is None:
-            lines.append(f"under {budget}    none under {budget} of pure STBP's energy")
+            lines.append(f"under {budget}    none within {budget} of pure STBP's energy")
         else:
             share = best.energy_pj_per_sample / base.energy_pj_per_sample
             lines.append(
@@ -117,97 +108,34 @@ class SweepSummary(BaseModel):
         return lines
 
 
-def ratio_key(t: FrozenTrial) -> tuple[float, ...]:
-    """A trial's ratio, rounded so the same ratio reached twice compares equal."""
-    return tuple(round(x, 9) for x in t.user_attrs.get("ratio", ()))
-
-
-def by_ratio(trials: list[FrozenTrial]) -> dict[tuple, list[FrozenTrial]]:
-    """Trials grouped by their ratio (seeds and confirmation runs of one ratio together)."""
-    groups: dict[tuple, list[FrozenTrial]] = defaultdict(list)
-    for t in trials:
-        groups[ratio_key(t)].append(t)
-    return groups
-
-
-Best = tuple[list[float] | None, float | None, float | None, int]
-
-
-def best_ratio(trials: list[FrozenTrial]) -> Best:
-    """(ratio, mean val, mean test, runs) of the best ratio among full runs.
-
-    Confirmed ratios rank first; without any full run (everything stopped early), the
-    best early-stopped trial.
-    """
-    full = full_runs(trials)
-    if full:
-        groups = by_ratio(full)
-
-        def rank(g: list[FrozenTrial]) -> tuple:
-            confirmed = any(t.user_attrs.get("stage") == "confirm" for t in g)
-            return (confirmed, mean(accuracy(t) for t in g), len(g))
-
-        runs = max(groups.values(), key=rank)
-        tests = [t.user_attrs["test_acc"] for t in runs if "test_acc" in t.user_attrs]
-        ratio = list(runs[0].user_attrs["ratio"])
-        return ratio, mean(accuracy(t) for t in runs), mean(tests) if tests else None, len(runs)
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    if not done:
-        return None, None, None, 0
-    t = max(done, key=accuracy)
-    return list(t.user_attrs["ratio"]), accuracy(t), None, 1
-
-
-def full_runs(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Completed trials that trained every planned epoch."""
-    return [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.user_attrs.get("full_run") and t.values
-    ]
-
-
-def accuracy(t: FrozenTrial) -> float:
-    """Validation accuracy, the first objective (``t.value`` raises on two objectives)."""
-    return t.values[0]
-
-
-def energy(t: FrozenTrial) -> float:
-    """Energy per validation sample in pJ, the second objective of ``accuracy_energy``."""
-    return t.values[1]
-
-
-Energy = tuple[list[EnergyPoint], EnergyPoint | None, EnergyPoint | None]
-
-
-def energy_outcome(trials: list[FrozenTrial]) -> Energy:
+def energy_outcome(runs: list[Run]) -> tuple[list[EnergyPoint], EnergyPoint | None, Best | None]:
     """(Pareto front, pure STBP, best ratio under ``BUDGET_SHARE`` of its energy).
 
-    The front is per run, like the report's; the budget comparison is per ratio, on the
-    means over its full runs, like ``biril best --max-energy``.
+    The front is per run, like the report's; the budget comparison is per ratio, by the
+    one rule among the ratios within budget, like ``biril best --max-energy``.
     """
-    full = full_runs(trials)
-    on_front = non_dominated([accuracy(t) for t in full], [energy(t) for t in full])
+    runs = [r for r in runs if r.energy_pj_per_sample is not None]
+    on_front = non_dominated([r.val_acc for r in runs], [r.energy_pj_per_sample for r in runs])
     front = sorted(
-        (_point([t]) for t, keep in zip(full, on_front, strict=True) if keep),
+        (
+            EnergyPoint(ratio=list(r.ratio), val_acc=r.val_acc, energy_pj_per_sample=e)
+            for r, keep in zip(runs, on_front, strict=True)
+            if keep and (e := r.energy_pj_per_sample) is not None
+        ),
         key=lambda p: (p.energy_pj_per_sample, p.val_acc),
     )
-    groups = by_ratio(full)
-    base = _point(groups[PURE_STBP]) if PURE_STBP in groups else None
-    if base is None:
+    stbp = [s for s in rank(runs).standings if ratio_key(s.ratio) == ratio_key(PURE_STBP)]
+    if not stbp:
         return front, None, None
-    budget = BUDGET_SHARE * base.energy_pj_per_sample
-    within = [p for p in map(_point, groups.values()) if p.energy_pj_per_sample < budget]
-    best = max(within, key=lambda p: (p.val_acc, -p.energy_pj_per_sample), default=None)
-    return front, base, best
+    base = _point(stbp[0])
+    cheaper = rank(runs, max_energy=BUDGET_SHARE * base.energy_pj_per_sample).best
+    return front, base, _point(cheaper) if cheaper else None
 
 
-def _point(runs: list[FrozenTrial]) -> EnergyPoint:
-    """One ratio's point: the mean over its runs."""
+def _point(s: Standing | Best) -> EnergyPoint:
+    """One ratio's point: the mean over its seeds."""
     return EnergyPoint(
-        ratio=list(runs[0].user_attrs["ratio"]),
-        val_acc=mean(accuracy(t) for t in runs),
-        energy_pj_per_sample=mean(energy(t) for t in runs),
+        ratio=list(s.ratio), val_acc=s.val_acc, energy_pj_per_sample=s.energy_pj_per_sample
     )
 
 
@@ -217,14 +145,15 @@ def summarize(
     storage_url: str,
     results_dir: str,
     expected_search: int,
-    confirm: tuple[int, int] = (0, 0),
+    confirmation: Confirmation | None = None,
     wall_seconds: float,
 ) -> SweepSummary:
     """Count and rank the study's trials (waiting, never-started ones are not trials yet).
 
-    ``confirm`` is (top_k, seeds) of the confirmation stage, to tell a finished sweep
-    from an interrupted one.
+    ``confirmation`` is the spec's confirmation stage, to tell a finished sweep from an
+    interrupted one.
     """
+    dataset, sweep = _identity(study)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     stopped = [t for t in complete if not t.user_attrs.get("full_run")]
@@ -235,32 +164,35 @@ def summarize(
         if t.user_attrs.get("stage", "search") == "search" and t.state.is_finished()
     ]
     running = [t for t in trials if t.state == TrialState.RUNNING]
-    distinct = {ratio_key(t) for t in searched if t.state == TrialState.COMPLETE}
-    confirmed = [t for t in trials if t.user_attrs.get("stage") == "confirm"]
-    expected_confirm = min(confirm[0], len(distinct)) * confirm[1]
-    ratio, val, test, runs = best_ratio(trials)
-    front, stbp, under_budget = (
-        energy_outcome(trials) if len(study.directions) > 1 else (None, None, None)
-    )
+    runs = _runs(trials, dataset, sweep, study.study_name)
+    front = stbp = under_budget = None
+    if len(study.directions) > 1:
+        front, stbp, under_budget = energy_outcome(runs)
+    missing = confirmation.missing(trials) if confirmation else []
     return SweepSummary(
-        sweep=study.user_attrs.get("sweep", study.study_name.split("/", 1)[-1]),
-        dataset=study.user_attrs.get("dataset", study.study_name.split("/", 1)[0]),
+        sweep=sweep,
+        dataset=dataset,
         study=study.study_name,
         storage=storage_url,
         results_dir=results_dir,
-        best_ratio=ratio,
-        best_val_acc=val,
-        best_test_acc=test,
-        best_runs=runs,
+        best=rank(runs).best,
         n_trials=len(trials),
         n_completed=len(complete) - len(stopped),
         n_stopped=len(stopped),
         n_failed=len(failed),
-        complete=not running
-        and len(searched) >= expected_search
-        and len(confirmed) >= expected_confirm,
+        complete=not running and len(searched) >= expected_search and not missing,
         wall_seconds=wall_seconds,
         pareto_front=front,
         stbp_baseline=stbp,
         best_under_budget=under_budget,
     )
+
+
+def _identity(study: optuna.Study) -> tuple[str, str]:
+    """(dataset, sweep) from the study's attributes, else from its ``<dataset>/<sweep>`` name."""
+    named = split_study_name(study.study_name) or (study.study_name, study.study_name)
+    return study.user_attrs.get("dataset", named[0]), study.user_attrs.get("sweep", named[1])
+
+
+def _runs(trials: list[FrozenTrial], dataset: str, sweep: str, study: str) -> list[Run]:
+    return [r for t in trials if (r := run_of(t, dataset, sweep, study)) is not None]

@@ -22,19 +22,9 @@ import torch
 from ray import tune
 
 from biril import EpochMetrics, TrainConfig, train
+from results.schema import CURVE_KEYS
 
 STATE_FILE = "trial_state.json"  # curve and wall time so far, kept beside checkpoint.pt
-CURVE_KEYS = (
-    "epoch",
-    "val_acc",
-    "val_loss",
-    "train_loss",
-    "train_acc",
-    "epoch_seconds",
-    "samples_per_s",
-    "energy_pj_per_sample",
-    "sops_per_sample",
-)
 
 
 def trial_dirname(trial) -> str:
@@ -80,6 +70,16 @@ def restore(workdir: Path) -> tuple[dict[str, Any], str | None]:
     return state, str(workdir)
 
 
+def validation_size(config: TrainConfig) -> int:
+    """How many validation images the trial's accuracy is measured on (the store's
+    ``val_size``): counted from the dataset's files the way the trainer splits them."""
+    from biril.datasets import REGISTRY, data_root
+    from biril.datasets.inventory import counts
+
+    info = REGISTRY[config.dataset]
+    return counts(info, data_root(config.data_root), config.val_fraction)["n_val"]
+
+
 def epoch_metrics(m: EpochMetrics) -> dict[str, Any]:
     """The per-epoch metrics Tune receives (the store's contract names them)."""
     d = asdict(m)
@@ -100,6 +100,7 @@ def train_trial(config: dict[str, Any]) -> None:
         "ratio": config["ratio"],
         "seed": config["seed"],
         "stage": config["stage"],
+        "role": config["role"],
         "epochs_planned": base["train"]["epochs"],
         "node_id": ray.get_runtime_context().get_node_id(),
         "gpu_ids": gpu_ids,
@@ -111,6 +112,7 @@ def train_trial(config: dict[str, Any]) -> None:
         train_config = TrainConfig(
             **{
                 **base["train"],
+                **config["overrides"],
                 "ratio": config["ratio_parts"],
                 "seed": config["seed"],
                 "device": device,
@@ -127,6 +129,8 @@ def train_trial(config: dict[str, Any]) -> None:
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(str(workdir)))
 
         def on_epoch(m: EpochMetrics) -> None:
+            # Counted once the trainer has the data (it may have just downloaded it).
+            identity.setdefault("val_size", validation_size(train_config))
             metrics = epoch_metrics(m)
             state["curve"].append({k: metrics[k] for k in CURVE_KEYS})
             if m.epoch < train_config.epochs:

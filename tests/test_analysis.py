@@ -21,8 +21,9 @@ from scipy import stats
 
 import analysis
 from analysis.cli import best_command, report_command
-from analysis.ratios import closest_int_ratio, fractions, simplex_distance
+from analysis.ratios import fractions, simplex_distance
 from analysis.stats import summarize_ratios
+from results.ratios import closest_int_ratio
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 U_PARAMS = ("u_stdp", "u_stbp", "u_stdp_stbp")
@@ -40,6 +41,7 @@ class Run:
     full: bool = True
     state: str = "COMPLETE"
     epochs: int = 4
+    val_size: int | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -68,6 +70,8 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
         }
         if run.val is not None:
             attrs["val_acc"] = run.val
+        if run.val_size is not None:
+            attrs["val_size"] = run.val_size
         if run.test is not None:
             attrs["test_acc"] = run.test
         study.add_trial(optuna.trial.create_trial(
@@ -114,7 +118,8 @@ def sqlite_root(tmp_path) -> tuple[str, str]:
 
 # The store of the seed-statistics tests. Ratio A has the best mean over seeds (0.935);
 # E's run mean is higher (0.94) only if its repeated seed 0 were counted twice; B's
-# early-stopped 0.99 and D's failed trial must be ignored.
+# early-stopped 0.99 and D's failed trial must be ignored. No val_size is recorded, so the
+# rule's SD is the within-ratio SD pooled over A and E alone.
 A, B, D, E = (1, 8, 3), (1, 6, 2), (2, 6, 1), (1, 4, 1)
 A_VALS, A_TESTS = [0.92, 0.935, 0.95], [0.91, 0.92, 0.94]
 STATS_RUNS = [
@@ -127,6 +132,17 @@ STATS_RUNS = [
     Run(E, 0.97, seed=0, test=0.95, stage="confirm"),
     Run(E, 0.90, seed=1, test=0.88, stage="confirm"),
 ]
+
+
+E_SEEDS = [np.mean([0.95, 0.97]), 0.90]
+# By hand: pooled variance = (2·var(A) + 1·var(E's seed means)) / 3, on 3 degrees of freedom.
+POOLED_SD = math.sqrt((2 * np.var(A_VALS, ddof=1) + np.var(E_SEEDS, ddof=1)) / 3)
+
+
+def pooled_interval(values: list[float]) -> tuple[float, float]:
+    """The rule's 95% interval of a ratio of the stats store, from scipy."""
+    scale = POOLED_SD / math.sqrt(len(values))
+    return stats.t.interval(0.95, df=3, loc=np.mean(values), scale=scale)
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +294,7 @@ def test_best_ratio_pools_seeds_and_ignores_stopped_and_failed_trials(stats_stor
     assert best.n_seeds == 3 and best.seeds == [0, 1, 2]
     assert best.val_acc == pytest.approx(np.mean(A_VALS))
     assert best.test_acc == pytest.approx(np.mean(A_TESTS))
-    expected = stats.t.interval(0.95, df=2, loc=np.mean(A_VALS), scale=stats.sem(A_VALS))
-    assert best.ci == pytest.approx(expected)
+    assert best.ci == pytest.approx(pooled_interval(A_VALS))
     assert best.trial_id == "grid_00002"  # A's best single run (0.95)
     assert best.checkpoint.endswith("grid_00002/checkpoint.pt")
     assert (best.sweep, best.study) == ("grid", "digits/grid")
@@ -288,25 +303,19 @@ def test_best_ratio_pools_seeds_and_ignores_stopped_and_failed_trials(stats_stor
 def test_repeated_seed_counts_once(stats_store):
     summary = summarize_ratios(analysis.load_trials(stats_store, dataset="digits"))
     e = summary[summary["ratio_int"] == "1:4:1"].iloc[0]
-    per_seed = [np.mean([0.95, 0.97]), 0.90]
     assert e["n_seeds"] == 2
-    assert e["val_acc"] == pytest.approx(np.mean(per_seed))
-    low, high = stats.t.interval(0.95, df=1, loc=np.mean(per_seed), scale=stats.sem(per_seed))
-    assert (e["val_ci_low"], e["val_ci_high"]) == pytest.approx((low, high))
+    assert e["val_acc"] == pytest.approx(np.mean(E_SEEDS))
+    assert (e["val_ci_low"], e["val_ci_high"]) == pytest.approx(pooled_interval(E_SEEDS))
     b = summary[summary["ratio_int"] == "1:6:2"].iloc[0]
-    assert b["n_seeds"] == 1 and b["val_acc"] == pytest.approx(0.91) and math.isnan(b["val_ci_low"])
+    assert b["n_seeds"] == 1 and b["val_acc"] == pytest.approx(0.91)
+    # One seed: the interval is as wide as the sweep's seed-to-seed spread allows.
+    assert (b["val_ci_low"], b["val_ci_high"]) == pytest.approx(pooled_interval([0.91]))
+    assert list(summary["ratio_int"]) == ["1:8:3", "1:4:1", "1:6:2"]  # by lower bound
     assert "2:6:1" not in set(summary["ratio_int"])  # only a failed run
 
 
-def test_best_ratio_by_test_metric(stats_store):
-    best = analysis.best_ratio("digits", storage=stats_store, metric="test_acc")
-    assert best.ratio_int == "1:8:3"  # test means: A 0.9233, E 0.91, B 0.90
-    expected = stats.t.interval(0.95, df=2, loc=np.mean(A_TESTS), scale=stats.sem(A_TESTS))
-    assert best.ci == pytest.approx(expected)
-
-
 def test_best_ratio_without_full_runs_names_datasets_with_results(stats_store):
-    with pytest.raises(analysis.StoreError, match="'mnist' has no full run.*results: digits$"):
+    with pytest.raises(analysis.StoreError, match="'mnist' has no full run in .*results: digits$"):
         analysis.best_ratio("mnist", storage=stats_store)
 
 
@@ -360,12 +369,24 @@ def test_best_command_json(stats_store):
     assert data["test_acc"] == pytest.approx(np.mean(A_TESTS))
     assert data["n_seeds"] == 3 and data["trial_id"] == "grid_00002"
     assert data["study"] == "digits/grid"
+    assert data["ci"] == pytest.approx(list(pooled_interval(A_VALS)))
+    assert data["val_size"] is None  # this store predates recording it
+    # Gaps to A, t-tests on the pooled SD (3 df): E (2 seeds) and B (1 seed) are too close.
+    for peer, values in zip(data["indistinguishable"], [E_SEEDS, [0.91]], strict=True):
+        se = POOLED_SD * math.sqrt(1 / 3 + 1 / len(values))
+        p = 2 * stats.t.sf((np.mean(A_VALS) - np.mean(values)) / se, df=3)
+        assert peer["p"] == pytest.approx(p)
+    assert [p["ratio_int"] for p in data["indistinguishable"]] == ["1:4:1", "1:6:2"]
+    assert data["vs_stbp"] is None
+    assert data["verdict"] == (
+        "pure STBP 0:1:0 has no full run in sweep grid: no baseline to compare"
+    )
 
 
 def test_best_command_text_and_errors(stats_store, tmp_path):
     runner = CliRunner()
     text = runner.invoke(best_command, ["--dataset", "digits", "--storage", stats_store])
-    assert text.exit_code == 0 and "best ratio 1:8:3" in text.output
+    assert text.exit_code == 0 and "best ratio   1:8:3" in text.output
     missing = runner.invoke(best_command, ["--dataset", "digits", "--storage",
                                            str(tmp_path / "nope")])
     assert missing.exit_code == 2
@@ -384,7 +405,7 @@ def test_report_command_writes_a_self_contained_page(stats_store, tmp_path):
     assert "<td>STDP only</td><td>1:0:0</td><td>not run</td>" in page
     assert "<td>paper 2:6:1</td><td>2:6:1</td><td>failed</td>" in page  # D only failed
     assert "<td>paper 1:8:3</td><td>1:8:3</td><td>stopped early: 0.9700 at epoch 2</td>" in page
-    low, high = stats.t.interval(0.95, df=2, loc=np.mean(A_VALS), scale=stats.sem(A_VALS))
+    low, high = pooled_interval(A_VALS)
     expected = f"{np.mean(A_VALS):.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
     assert f"<td>1:8:3</td><td>0.083, 0.667, 0.250</td><td>grid</td><td>3</td><td>{expected}" \
         in page

@@ -95,19 +95,22 @@ def test_tiny_sweep_into_postgres_reads_back(pg_url, cleanup, tmp_path):
     summary = run_sweep(spec, storage=str(tmp_path / "results"), db=pg_url, progress=False)
 
     trials = analysis.load_trials(pg_url, dataset="digits", sweep=name)
-    assert len(trials) == summary.n_trials == 4
+    # 3 searched, the top ratio on seed 1, and pure STBP on seed 1 unless it is that ratio.
+    assert len(trials) == summary.n_trials and summary.complete
     assert trials["state"].eq("COMPLETE").all() and trials["full_run"].all()
-    assert sorted(trials["stage"]) == ["confirm", "search", "search", "search"]
+    assert list(trials["stage"]).count("search") == 3
     assert set(trials["ratio_int"]) == {"1:8:3", "0:1:0", "1:0:0"}
+    assert sorted(trials[trials["ratio_int"] == "0:1:0"]["seed"]) == [0, 1]
     assert trials["test_acc"].notna().all() and (trials["epochs_completed"] == 2).all()
+    assert (trials["val_size"] == 144).all()
     curves = analysis.load_curves(pg_url, dataset="digits", sweep=name)
-    assert len(curves) == 8 and set(curves["epoch"]) == {1, 2}
+    assert len(curves) == 2 * len(trials) and set(curves["epoch"]) == {1, 2}
 
     # The sweep's own summary (computed by sweeps from the study) names the same best ratio.
     top = summarize_ratios(trials).iloc[0]
-    assert [top["ratio_stdp"], top["ratio_stbp"], top["ratio_stdp_stbp"]] == pytest.approx(
-        summary.best_ratio)
-    assert top["val_acc"] == pytest.approx(summary.best_val_acc)
-    assert top["n_seeds"] == summary.best_runs == 2
+    assert (top["ratio_stdp"], top["ratio_stbp"], top["ratio_stdp_stbp"]) == pytest.approx(
+        summary.best.ratio)
+    assert top["val_acc"] == pytest.approx(summary.best.val_acc)
+    assert top["n_seeds"] == summary.best.n_seeds == 2
     report = analysis.write_report(pg_url, dataset="digits", output=tmp_path / "r.html")
     assert name in report.read_text()

@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from cluster import procs
-from cluster.local import kill_node, read_state
+from cluster.local import kill_node
+from cluster.state import read_state
 
 pytestmark = pytest.mark.slow
 

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from analysis.best import best_ratio
 from analysis.cli import best_command, report_command
 from analysis.energy import fit_energy_surface, pareto_front
-from analysis.pareto import non_dominated
 from analysis.plots import curves_figure
 from analysis.ratios import fractions
 from analysis.store import StoreError, load_curves, load_frames, load_trials
+from results.pareto import non_dominated
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 U_PARAMS = ("u_stdp", "u_stbp", "u_stdp_stbp")
@@ -124,7 +124,7 @@ def test_best_command_max_energy(store):
     out = CliRunner().invoke(
         best_command, ["--dataset", "digits", "--storage", store, "--max-energy", "800"]
     )
-    assert "energy 700 pJ per sample (budget 800 pJ)" in out.output
+    assert "energy       700 pJ per sample (budget 800 pJ)" in out.output
     out = CliRunner().invoke(
         best_command, ["--dataset", "digits", "--storage", store, "--max-energy", "10"]
     )

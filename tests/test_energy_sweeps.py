@@ -85,7 +85,7 @@ def test_two_objective_study_records_accuracy_and_energy(tmp_path):
     assert sorted(t.values[1] for t in study.best_trials) == [300.0, 600.0, 1000.0]
     summary = summarize(study, storage_url=url, results_dir="/r", expected_search=4,
                         wall_seconds=1.0)
-    assert summary.best_val_acc == 0.97 and summary.complete
+    assert summary.best.val_acc == 0.97 and summary.complete
     front = [(p.val_acc, p.energy_pj_per_sample) for p in summary.pareto_front]
     assert front == [(0.40, 300.0), (0.95, 600.0), (0.97, 1000.0)]
     # t0 is the 0:1:0 warm start: budget 800 pJ; under it 0.95@600 beats 0.40@300

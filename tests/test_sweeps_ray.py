@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from analysis.store import StoreError, open_storage
 from biril import Ratio
+from results.schema import TRIAL_ATTRS
 from sweeps import parse_spec, run_sweep
 
 pytestmark = pytest.mark.ray
@@ -109,7 +110,7 @@ def test_diverging_trials_fail_alone_and_the_sweep_finishes(ray_cluster, tmp_pat
     data["search"]["num_trials"] = 3
     summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
     assert (summary.n_trials, summary.n_failed, summary.complete) == (3, 3, True)
-    assert summary.best_ratio is None
+    assert summary.best is None
     ts = trials(tmp_path, "digits/diverge")
     assert [t.state for t in ts] == [TrialState.FAIL] * 3
     for t in ts:
@@ -121,7 +122,7 @@ def test_diverging_trials_fail_alone_and_the_sweep_finishes(ray_cluster, tmp_pat
 
 
 def run_driver(args: list[str], address: str) -> subprocess.Popen:
-    code = "import sys; from sweeps.cli import sweep_command; sweep_command.main(sys.argv[1:])"
+    code = "import sys; from biril.cli import main; main(['sweep', *sys.argv[1:]])"
     env = {**os.environ, "RAY_ADDRESS": address, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -165,18 +166,60 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
     out, err = second.communicate(timeout=900)
     assert second.returncode == 0, err
     summary = json.loads(out)
-    assert (summary["n_trials"], summary["n_completed"], summary["complete"]) == (5, 5, True)
+    n = summary["n_trials"]
+    assert (summary["n_completed"], summary["complete"]) == (n, True)
 
     ts = trials(tmp_path / "R", "digits/resume")
-    assert len(ts) == 5 and all(t.state == TrialState.COMPLETE for t in ts)
-    assert len({t.user_attrs["trial_id"] for t in ts}) == 5
+    assert len(ts) == n and all(t.state == TrialState.COMPLETE for t in ts)
+    assert len({t.user_attrs["trial_id"] for t in ts}) == n
     runs = [(tuple(t.user_attrs["ratio"]), t.user_attrs["seed"]) for t in ts]
-    assert len(set(runs)) == 5, runs
+    assert len(set(runs)) == n, runs
     search = [t for t in ts if t.user_attrs["stage"] == "search"]
     assert len(search) == 4
     for warm in ("1:8:3", "0:1:0"):
         want = Ratio.parse(warm).fractions
         hits = [t for t in search if t.user_attrs["ratio"] == pytest.approx(list(want))]
         assert len(hits) == 1, warm
-    (confirm,) = [t for t in ts if t.user_attrs["stage"] == "confirm"]
-    assert confirm.user_attrs["seed"] == 1
+    # The top ratio and pure STBP on seed 1 (one run if pure STBP is the top ratio).
+    confirms = [t for t in ts if t.user_attrs["stage"] == "confirm"]
+    assert n == 4 + len(confirms) and {t.user_attrs["seed"] for t in confirms} == {1}
+    stbp = [t for t in ts if t.user_attrs["ratio"] == [0.0, 1.0, 0.0]]
+    assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1]
+
+
+@pytest.mark.slow  # 57-105 s on 2 shared cores; tests/test_answer.py checks the same by default
+def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluster, tmp_path):
+    from click.testing import CliRunner
+
+    import analysis
+    from analysis.cli import best_command
+
+    data = spec("answer", ["1:8:3", "0:1:0", "0:0:1"], resources={"max_concurrent": 2})
+    data["search"]["confirm"] = {"top_k": 1, "seeds": 2}
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert summary.complete
+    best = summary.best
+    # Pure STBP ran on the confirmed ratio's seeds: 3 seeds on each side.
+    assert best.n_seeds == 3 and best.val_size == 144
+    assert best.ratio_int == "0:1:0" or best.vs_stbp.n_seeds == 3
+
+    assert analysis.best_ratio("digits", storage=str(tmp_path)) == best
+    out = CliRunner().invoke(
+        best_command, ["--dataset", "digits", "--storage", str(tmp_path), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == best.model_dump(mode="json")
+    page = analysis.write_report(str(tmp_path), output=tmp_path / "r.html").read_text()
+    low, high = best.ci
+    assert (
+        f"<b>Best ratio {best.ratio_int}</b> ({', '.join(f'{x:.3f}' for x in best.ratio)}): "
+        f"val acc {best.val_acc:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}] over "
+        f"3 seeds on 144 validation images"
+    ) in page
+    ts = trials(tmp_path, "digits/answer")
+    assert {t.user_attrs["role"] for t in ts} <= {"search", "confirm", "stbp_baseline"}
+    stbp = [t for t in ts if t.user_attrs["ratio"] == [0.0, 1.0, 0.0]]
+    assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1, 2]
+    for t in ts:  # the results contract names every attribute a trial writes
+        assert set(t.user_attrs) <= set(TRIAL_ATTRS), set(t.user_attrs) - set(TRIAL_ATTRS)
+        assert t.user_attrs["val_size"] == 144

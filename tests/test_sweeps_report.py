@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import math
 from types import SimpleNamespace
 
+import numpy as np
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
+from scipy import stats
 
+from sweeps.confirm import Confirmation
 from sweeps.progress import ProgressTable
 from sweeps.summary import summarize
 
@@ -67,10 +71,13 @@ def test_table_prints_one_line_per_finished_trial_in_a_log():
     table.close()
 
 
-def add(study, ratio, value, *, full=True, state=TrialState.COMPLETE, stage="search", test=None):
-    attrs = {"ratio": ratio, "stage": stage, "full_run": full, "seed": 0}
+def add(study, ratio, value, *, full=True, state=TrialState.COMPLETE, stage="search", test=None,
+        seed=0, val_size=None):
+    attrs = {"ratio": ratio, "stage": stage, "full_run": full, "seed": seed}
     if full and test is not None:
         attrs["test_acc"] = test
+    if val_size is not None:
+        attrs["val_size"] = val_size
     study.add_trial(
         create_trial(
             state=state,
@@ -83,40 +90,70 @@ def add(study, ratio, value, *, full=True, state=TrialState.COMPLETE, stage="sea
 
 
 def test_summary_prefers_a_confirmed_ratio_to_a_single_lucky_run():
+    # The issue's digits sweep: 144 validation images, one image = 0.69 points. 3:8:1 was
+    # confirmed on 3 seeds, pure STBP ran the same 3 seeds, 0:0:1 ran once and got lucky.
     study = optuna.create_study(study_name="digits/c", direction="maximize")
-    add(study, [0.2, 0.6, 0.2], 0.99, test=0.98)
-    add(study, [0.2, 0.6, 0.2], 0.97, stage="confirm", test=0.99)
-    add(study, [0.0, 1.0, 0.0], 0.995, test=0.97)  # best single run, never confirmed
-    s = summarize(study, storage_url="u", results_dir="r", expected_search=2, wall_seconds=1.0)
-    assert s.best_ratio == [0.2, 0.6, 0.2]
-    assert (s.best_val_acc, s.best_test_acc, s.best_runs) == pytest.approx((0.98, 0.985, 2))
+    confirmed, stbp, lucky = [3 / 12, 8 / 12, 1 / 12], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]
+    a, b = [142 / 144, 141 / 144, 143 / 144], [141 / 144, 140 / 144, 142 / 144]
+    for seed, (va, vb) in enumerate(zip(a, b, strict=True)):
+        stage = "search" if seed == 0 else "confirm"
+        add(study, confirmed, va, seed=seed, stage=stage, test=0.98, val_size=144)
+        add(study, stbp, vb, seed=seed, stage=stage, test=0.97, val_size=144)
+    add(study, lucky, 143 / 144, test=0.99, val_size=144)
+    s = summarize(study, storage_url="u", results_dir="r", expected_search=3, wall_seconds=1.0)
+
+    # By hand: the pooled seed SD (1/144, 4 df) is below the validation set's binomial
+    # error at the best mean (0:0:1's 143/144, one image towards 1/2 each way), which wins.
+    p = (143 + 1) / (144 + 2)
+    sd = max(math.sqrt((np.var(a, ddof=1) * 2 + np.var(b, ddof=1) * 2) / 4),
+             math.sqrt(p * (1 - p) / 144))
+    t = stats.t.ppf(0.975, df=4)
+    best = s.best
+    assert (best.ratio_int, best.n_seeds, best.seeds, best.val_size) == ("3:8:1", 3, [0, 1, 2], 144)
+    assert best.val_acc == pytest.approx(np.mean(a))
+    assert best.ci == pytest.approx((np.mean(a) - t * sd / math.sqrt(3),
+                                     np.mean(a) + t * sd / math.sqrt(3)))
+    # 0:0:1's lower bound, 143/144 - t·sd, is below 3:8:1's: the lucky run does not win ...
+    assert 143 / 144 - t * sd < best.ci[0]
+    # ... and cannot be told apart from it, nor can pure STBP.
+    lucky_p = 2 * stats.t.sf((143 / 144 - np.mean(a)) / (sd * math.sqrt(1 + 1 / 3)), df=4)
+    peers = {peer.ratio_int: peer.p for peer in best.indistinguishable}
+    assert peers.keys() == {"0:0:1", "0:1:0"} and peers["0:0:1"] == pytest.approx(lucky_p)
+    diff, se = np.mean(a) - np.mean(b), sd * math.sqrt(2 / 3)
+    assert best.vs_stbp.diff == pytest.approx(diff)
+    assert best.vs_stbp.ci == pytest.approx((diff - t * se, diff + t * se))
+    assert best.vs_stbp.p == pytest.approx(2 * stats.t.sf(diff / se, df=4))
+    assert best.verdict.startswith("nothing is distinguishable from pure STBP 0:1:0 at 95%")
+    text = s.render()
+    assert "best ratio   3:8:1" in text and "over 3 seeds, 144 validation images" in text
+    assert "tied with    0:0:1 (p " in text and "vs STBP      nothing is distinguishable" in text
 
 
-def test_summary_picks_the_best_mean_validation_ratio_among_full_runs():
+def test_summary_picks_by_the_rule_among_full_runs_and_counts_the_confirmation_stage():
     study = optuna.create_study(study_name="digits/s", direction="maximize")
     a, b, c = [0.1, 0.6, 0.3], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]
     add(study, a, 0.98, test=0.97)
     add(study, b, 0.99, test=0.985)  # best single run ...
     add(study, c, 0.995, full=False)  # ... an early-stopped trial does not count
-    add(study, a, 0.99, stage="confirm", test=0.99)
-    add(study, a, 1.0, stage="confirm", test=0.98)
-    add(study, b, 0.96, stage="confirm", test=0.95)
+    add(study, a, 0.99, stage="confirm", test=0.99, seed=1)
+    add(study, a, 1.0, stage="confirm", test=0.98, seed=2)
+    add(study, b, 0.96, stage="confirm", test=0.95, seed=1)
     add(study, [1.0, 0.0, 0.0], None, state=TrialState.FAIL)
     s = summarize(
         study,
         storage_url="sqlite:///x.db",
         results_dir="/r/digits/s",
         expected_search=4,
-        confirm=(2, 2),
+        confirmation=Confirmation(top_k=2, seeds=(1, 2), search_seed=0),
         wall_seconds=61.0,
     )
-    # means: a = (0.98 + 0.99 + 1.0) / 3 = 0.99, b = (0.99 + 0.96) / 2 = 0.975
-    assert s.best_ratio == a
-    assert s.best_val_acc == pytest.approx(0.99)
-    assert s.best_test_acc == pytest.approx((0.97 + 0.99 + 0.98) / 3)
-    assert s.best_runs == 3
+    # means: a = (0.98 + 0.99 + 1.0) / 3 = 0.99 on 3 seeds, b = (0.99 + 0.96) / 2 = 0.975
+    assert list(s.best.ratio) == a
+    assert s.best.val_acc == pytest.approx(0.99)
+    assert s.best.test_acc == pytest.approx((0.97 + 0.99 + 0.98) / 3)
+    assert s.best.n_seeds == 3
     assert (s.n_trials, s.n_completed, s.n_stopped, s.n_failed) == (7, 5, 1, 1)
-    assert s.complete is False  # 2 ratios x 2 seeds were due, 3 confirmation runs exist
+    assert s.complete is False  # pure STBP (b, a top ratio too) still lacks seed 2
     text = s.render()
     assert "INTERRUPTED" in text and "0.100 : 0.600 : 0.300" in text and "val 99.00%" in text
 
@@ -125,8 +162,8 @@ def test_summary_without_any_completed_trial():
     study = optuna.create_study(study_name="digits/none", direction="maximize")
     add(study, [1.0, 0.0, 0.0], None, state=TrialState.FAIL)
     s = summarize(study, storage_url="u", results_dir="r", expected_search=1, wall_seconds=1.0)
-    assert (s.best_ratio, s.best_val_acc, s.n_failed, s.complete) == (None, None, 1, True)
-    assert "no trial completed" in s.render()
+    assert (s.best, s.n_failed, s.complete) == (None, 1, True)
+    assert "no trial ran to the end" in s.render()
 
 
 STBP, R183, R162, R261, R100 = (
@@ -186,9 +223,9 @@ def test_energy_summary_front_and_the_pure_stbp_budget():
 
 
 def test_energy_summary_says_when_nothing_fits_the_budget_or_stbp_was_not_run():
-    s = energy_summary([(STBP, 0.97, 1000.0, True, "search"), (R183, 0.9, 800.0, True, "search")])
+    s = energy_summary([(STBP, 0.97, 1000.0, True, "search"), (R183, 0.9, 800.5, True, "search")])
     assert s.best_under_budget is None and len(s.pareto_front) == 2
-    assert "none under 80% of pure STBP's energy" in s.render()  # 800 is not under 800
+    assert "none within 80% of pure STBP's energy" in s.render()  # 800.5 > 0.8 × 1000
     s = energy_summary([(R183, 0.9, 800.0, True, "search")])
     assert s.stbp_baseline is None and s.best_under_budget is None
     assert "pure STBP    not run as a full run" in s.render()
@@ -201,4 +238,5 @@ def test_accuracy_only_summary_has_no_energy_part():
     add(study, [0.0, 1.0, 0.0], 0.99, test=0.98)
     s = summarize(study, storage_url="u", results_dir="r", expected_search=1, wall_seconds=1.0)
     assert (s.pareto_front, s.stbp_baseline, s.best_under_budget) == (None, None, None)
-    assert "pareto" not in s.render() and "STBP" not in s.render()
+    text = s.render()
+    assert "pareto" not in text and "pure STBP    " not in text and "under 80%" not in text

@@ -9,12 +9,14 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from biril import Ratio
-from sweeps.searcher import RatioSearch, make_sampler, nsga2_population
+from sweeps.samplers import nsga2_population
+from sweeps.searcher import RatioSearch, make_sampler
 from sweeps.space import warm_start_params
 from sweeps.spec import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 EPOCHS = 3
+STBP = [0.0, 1.0, 0.0]
 
 
 def make_spec(**search):
@@ -116,20 +118,74 @@ def test_early_stopped_and_failed_trials(url):
     assert failed.user_attrs["ratio"] == [0.0, 1.0, 0.0]
 
 
-def test_confirmation_stage_reruns_the_top_ratios_with_new_seeds(url):
+def test_confirmation_stage_reruns_the_top_ratios_and_pure_stbp_with_new_seeds(url):
     searcher = new_searcher(make_spec(confirm={"top_k": 2, "seeds": 2}), url)
     vals = {"t1": 0.9, "t2": 0.8, "t3": 0.95, "t4": 0.7}
     configs = {tid: searcher.suggest(tid) for tid in vals}
-    # the confirmation stage waits for every search result
+    assert configs["t2"]["ratio"] == STBP  # the warm start 0:1:0, run to the end below
+    # Pure STBP's extra seeds are certain from the start; the top ratios wait for results.
+    early = [searcher.suggest(f"s{i}") for i in range(2)]
+    assert [(c["ratio"], c["seed"], c["role"]) for c in early] == [
+        (STBP, 8, "stbp_baseline"),
+        (STBP, 9, "stbp_baseline"),
+    ]
     assert searcher.suggest("wait") is None
     for tid, v in vals.items():
         searcher.on_trial_complete(tid, result(tid, v))
     confirms = [searcher.suggest(f"c{i}") for i in range(4)]
     assert searcher.suggest("done") == Searcher.FINISHED
-    assert {c["stage"] for c in confirms} == {"confirm"}
+    assert {(c["stage"], c["role"]) for c in confirms} == {("confirm", "confirm")}
     best = [configs["t3"]["ratio"], configs["t1"]["ratio"]]
     assert [c["ratio"] for c in confirms] == [best[0], best[0], best[1], best[1]]
     assert [c["seed"] for c in confirms] == [8, 9, 8, 9]
+    roles = [t.user_attrs["role"] for t in study(url).trials]
+    assert roles == ["search"] * 4 + ["stbp_baseline"] * 2 + ["confirm"] * 4
+
+
+def test_pure_stbp_stopped_early_in_the_search_reruns_on_the_search_seed_too(url):
+    searcher = new_searcher(make_spec(confirm={"top_k": 1, "seeds": 1}), url)
+    for tid in ("t1", "t2", "t3", "t4"):
+        searcher.suggest(tid)
+    searcher.on_trial_complete("t2", result("t2", 0.5, epoch=1))  # STBP, stopped by ASHA
+    for tid, v in {"t1": 0.9, "t3": 0.8, "t4": 0.7}.items():
+        searcher.on_trial_complete(tid, result(tid, v))
+    runs = [searcher.suggest(f"c{i}") for i in range(3)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    assert [(c["seed"], c["role"]) for c in runs] == [
+        (8, "confirm"),
+        (7, "stbp_baseline"),
+        (8, "stbp_baseline"),
+    ]
+    assert runs[0]["ratio"] == pytest.approx(list(Ratio.parse("1:8:3").fractions))
+    assert runs[1]["ratio"] == runs[2]["ratio"] == STBP
+
+
+def test_a_top_ratio_that_is_pure_stbp_runs_each_seed_once(url):
+    searcher = new_searcher(make_spec(confirm={"top_k": 1, "seeds": 2}), url)
+    for tid, v in {"t1": 0.9, "t2": 0.99, "t3": 0.8, "t4": 0.7}.items():
+        searcher.suggest(tid)
+        searcher.on_trial_complete(tid, result(tid, v))
+    runs = [searcher.suggest(f"c{i}") for i in range(2)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    assert [(c["ratio"], c["seed"]) for c in runs] == [(STBP, 8), (STBP, 9)]
+
+
+def test_pure_stbp_outside_the_searched_bounds_still_runs_with_the_same_seeds(url):
+    spec = make_spec(
+        confirm={"top_k": 1, "seeds": 1},
+        warm_start=["1:8:3"],
+        bounds={"stdp": {"min": 0.05}},
+    )
+    searcher = new_searcher(spec, url)
+    for tid, v in {"t1": 0.9, "t2": 0.8, "t3": 0.7, "t4": 0.6}.items():
+        assert searcher.suggest(tid)["ratio"][0] >= 0.05
+        searcher.on_trial_complete(tid, result(tid, v))
+    runs = [searcher.suggest(f"c{i}") for i in range(3)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    baseline = [(c["ratio"], c["seed"]) for c in runs if c["role"] == "stbp_baseline"]
+    assert baseline == [(STBP, 7), (STBP, 8)]
+    stbp_trials = [t for t in study(url).trials if t.user_attrs["role"] == "stbp_baseline"]
+    assert [t.params for t in stbp_trials] == [{}, {}]  # a fixed ratio: nothing suggested
 
 
 def test_a_resumed_driver_adopts_trials_asked_after_the_last_save(url, tmp_path):
@@ -153,18 +209,19 @@ def test_a_resumed_driver_adopts_trials_asked_after_the_last_save(url, tmp_path)
     for tid in ("r3", "r4"):
         resumed.suggest(tid)
         resumed.on_trial_complete(tid, result(tid, 0.7))
-    resumed.suggest("c1")
-    resumed.on_trial_complete("c1", result("c1", 0.85))
+    for tid in ("c1", "c2"):  # the top ratio, then pure STBP, on seed 8
+        resumed.suggest(tid)
+        resumed.on_trial_complete(tid, result(tid, 0.85))
     assert resumed.suggest("done") == Searcher.FINISHED
 
     trials = study(url).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
-    stages = [t.user_attrs["stage"] for t in trials]
-    assert stages == ["search"] * 4 + ["confirm"]
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    roles = [t.user_attrs["role"] for t in trials]
+    assert roles == ["search"] * 4 + ["confirm", "stbp_baseline"]
     assert trials[2].user_attrs["trial_id"] == "r3"  # the orphan, adopted
     assert trials[1].value == 0.6  # told once
     keys = {(tuple(t.user_attrs["ratio"]), t.user_attrs["seed"]) for t in trials}
-    assert len(keys) == 5
+    assert len(keys) == 6
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "gp", "cmaes", "random", "qmc", "nsga2"])
@@ -216,10 +273,10 @@ def test_confirmation_of_a_ratio_certain_to_be_in_the_top_k_starts_before_the_se
     for tid, v in {"t1": 0.9, "t2": 0.8, "t3": 0.95}.items():
         searcher.on_trial_complete(tid, result(tid, v))
     # t4 still runs: it can push out one of the top 2, never both, so t3's ratio is
-    # certain and its two seeds run now; t1's waits.
-    early = [searcher.suggest(f"c{i}") for i in range(2)]
+    # certain and its two seeds run now, with pure STBP's; t1's waits.
+    early = [searcher.suggest(f"c{i}") for i in range(4)]
     r3, r4 = configs["t3"]["ratio"], configs["t4"]["ratio"]
-    assert [(c["ratio"], c["seed"]) for c in early] == [(r3, 8), (r3, 9)]
+    assert [(c["ratio"], c["seed"]) for c in early] == [(r3, 8), (r3, 9), (STBP, 8), (STBP, 9)]
     assert searcher.suggest("wait") is None
     searcher.on_trial_complete("t4", result("t4", 0.97))  # t4 beats t3: t1 is out
     late = [searcher.suggest(f"d{i}") for i in range(2)]
@@ -233,6 +290,7 @@ def test_with_as_many_search_trials_running_as_top_k_nothing_is_certain(url):
         searcher.suggest(tid)
     for tid, v in {"t1": 0.9, "t2": 0.8, "t3": 0.99}.items():
         searcher.on_trial_complete(tid, result(tid, v))
+    assert searcher.suggest("stbp")["role"] == "stbp_baseline"  # certain from the start
     assert searcher.suggest("wait") is None  # t4 may still beat 0.99
     searcher.on_trial_complete("t4", result("t4", 0.5))
     (confirm,) = [searcher.suggest("c")]

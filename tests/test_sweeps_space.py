@@ -9,17 +9,17 @@ import optuna
 import pytest
 
 from biril import Ratio
+from sweeps.simplex import Bounds, lattice_points
 from sweeps.space import (
     LATTICE_PARAM,
     RatioSpace,
     from_bounds,
-    lattice_points,
     on_lattice,
     proportions,
     to_bounds,
     warm_start_params,
 )
-from sweeps.spec import PAPER_RATIOS, PURE_BASELINES, Bounds, parse_spec
+from sweeps.spec import PAPER_RATIOS, PURE_BASELINES, parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -173,7 +173,7 @@ def test_cli_reports_a_bad_spec_as_one_line_and_exit_2(tmp_path, capsys):
 
     path = write(tmp_path, {"search": {"confirm": {"top_k": 0}}})
     with pytest.raises(SystemExit) as exit_info:
-        sweep_command.main([str(path), "--storage", str(tmp_path / "R")], standalone_mode=True)
+        sweep_command().main([str(path), "--storage", str(tmp_path / "R")], standalone_mode=True)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1

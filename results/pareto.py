@@ -1,6 +1,7 @@
-"""The accuracy-versus-energy Pareto rule, shared by the report and the sweep's end summary.
+"""The accuracy-versus-energy Pareto rule, shared by the sweep's end summary and the report.
 
-Numpy only, so ``biril sweep`` can use it on Optuna trials without loading pandas or plotly.
+Numpy only (imported by nothing else in ``results``), so the sweep summary can use it on
+Optuna trials without pandas or plotly.
 """
 
 from __future__ import annotations

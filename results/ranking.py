@@ -1,0 +1,333 @@
+"""The one best-ratio rule: rank ratios by the lower 95% confidence bound of their accuracy.
+
+Every answer to "which ratio is best?" — the end-of-sweep summary, ``biril best``,
+``analysis.best_ratio`` and the report — is ``rank(runs)`` on the full runs of the store.
+
+**The rule.** Runs of one ratio within one sweep are pooled over seeds (runs sharing a seed
+averaged first, so a seed repeated in both stages counts once). A ratio with ``n`` seeds
+and mean validation accuracy ``m`` gets the 95% t-interval ``m ± t(0.975, df)·s/√n``, and
+ratios are ranked by its lower end. ``s`` is the run-to-run standard deviation of the sweep:
+
+- the within-ratio SD pooled over every ratio of the sweep that ran two or more seeds
+  (``df`` = the sum of their ``n − 1``), so a ratio measured once gets an interval as wide
+  as the seed-to-seed spread seen in that sweep — a single lucky run cannot outrank a
+  ratio confirmed over several seeds unless it beats it by more than that spread;
+- but never less than the binomial standard error of an accuracy on the validation set,
+  ``√(p(1−p)/N)`` (``N`` validation images, ``p`` the sweep's best mean, shrunk towards
+  ½ by one image each way so a perfect score still has an error). With two or three seeds
+  per ratio the pooled SD rests on few numbers on a discrete scale — two seeds that land on
+  the same count of correct images give SD 0 — and a set of ``N`` images cannot tell apart
+  accuracies closer than its own sampling error anyway;
+- with no multi-seed ratio the floor alone is used, with the normal quantile (``df = ∞``).
+
+One pooled ``s`` per sweep, rather than each ratio's own SD, is what a confirmation stage
+of 2–3 seeds can support: a 3-seed SD is itself uncertain by ±50%, and the confirmed ratios
+(the top ones and pure STBP) are where the spread is measured.
+
+**How sure.** Two ratios differ significantly when the t-test of their means (standard
+error ``√(s_a²/n_a + s_b²/n_b)``, the smaller of their ``df``) gives ``p < 0.05``;
+``indistinguishable`` lists the ratios whose gap to the best is not significant, and
+``vs_stbp`` is the same test of the best against pure STBP ``0:1:0`` of its sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from statistics import mean
+
+from pydantic import BaseModel
+
+from .ratios import PURE_STBP, Shares, closest_int_ratio, ratio_key
+from .runs import Run
+from .tdist import t_quantile, two_sided_p
+
+CONFIDENCE = 0.95
+ALPHA = 1.0 - CONFIDENCE
+
+
+class RatioStats(BaseModel):
+    """One ratio of one sweep, pooled over its seeds; ``score`` is what the rule ranks by."""
+
+    dataset: str
+    sweep: str
+    study: str
+    ratio: Shares
+    ratio_int: str
+    n_seeds: int
+    seeds: list[int]
+    val_acc: float
+    ci: tuple[float, float] | None
+    score: float | None
+    test_acc: float | None
+    energy_pj_per_sample: float | None
+    # The ratio's best single run by validation accuracy (the one to load).
+    trial_number: int | None
+    trial_id: str | None
+    checkpoint: str | None
+
+
+class Standing(RatioStats):
+    """A ratio in the ranking; ``p_vs_best`` is None for the best itself."""
+
+    p_vs_best: float | None = None
+
+    @property
+    def indistinguishable(self) -> bool:
+        """Its gap to the best is not significant at 95% (False for the best itself)."""
+        return self.p_vs_best is not None and self.p_vs_best >= ALPHA
+
+
+class Peer(BaseModel):
+    """A ratio that cannot be told apart from the best."""
+
+    ratio: Shares
+    ratio_int: str
+    study: str
+    n_seeds: int
+    val_acc: float
+    ci: tuple[float, float] | None
+    p: float
+
+
+class VsSTBP(BaseModel):
+    """The best ratio minus pure STBP of its sweep: difference of means, its 95% CI, p."""
+
+    diff: float
+    ci: tuple[float, float]
+    p: float
+    n_seeds: int
+    val_acc: float
+
+
+class Best(RatioStats):
+    """The answer to "which ratio is best, and how sure are we" (``biril best --json``)."""
+
+    val_size: int | None
+    sd: float | None
+    indistinguishable: list[Peer]
+    vs_stbp: VsSTBP | None
+    verdict: str
+
+    def describe(self) -> list[str]:
+        """The answer in words, the same in the sweep summary and ``biril best``."""
+        shares = " : ".join(f"{x:.3f}" for x in self.ratio)
+        ci = f" [{100 * self.ci[0]:.2f}, {100 * self.ci[1]:.2f}]" if self.ci else ""
+        seeds = f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
+        images = f", {self.val_size} validation images" if self.val_size else ""
+        test = f", test {100 * self.test_acc:.2f}%" if self.test_acc is not None else ""
+        peers = ", ".join(f"{p.ratio_int} (p {p.p:.2f})" for p in self.indistinguishable)
+        return [
+            f"best ratio   {self.ratio_int} (STDP : STBP : STDP-STBP = {shares}), "
+            f"sweep {self.sweep}",
+            f"             val {100 * self.val_acc:.2f}%{ci} (mean, 95% CI) over {seeds}"
+            f"{images}{test}",
+            f"tied with    {peers or 'none: every other ratio is significantly below it'}",
+            f"vs STBP      {self.verdict}",
+        ]
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A sweep's run-to-run SD ``sd`` (None: unknown) with its degrees of freedom."""
+
+    sd: float | None
+    df: float
+    val_size: int | None
+
+
+@dataclass
+class Ranking:
+    """Every ratio that competed, best first by the rule, and the answer built on it."""
+
+    standings: list[Standing]
+    best: Best | None
+    noise: dict[str, Noise]
+
+
+def rank(runs: Iterable[Run], max_energy: float | None = None) -> Ranking:
+    """Rank the ratios of these full runs by the rule (module docstring); the best first.
+
+    ``max_energy`` (pJ per validation sample): only ratios whose mean energy is within it
+    compete (the noise is still measured on every ratio of the sweep).
+    """
+    groups: dict[tuple[str, Shares], list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[(run.study, ratio_key(run.ratio))].append(run)
+    per_seed = {key: _seed_means(group) for key, group in groups.items()}
+    noise = {
+        study: _noise(
+            [seeds for (s, _), seeds in per_seed.items() if s == study],
+            [r for (s, _), group in groups.items() if s == study for r in group],
+        )
+        for study in {s for s, _ in groups}
+    }
+    standings = [_standing(group, per_seed[key], noise[key[0]]) for key, group in groups.items()]
+    if max_energy is not None:
+        standings = [
+            s
+            for s in standings
+            if s.energy_pj_per_sample is not None and s.energy_pj_per_sample <= max_energy
+        ]
+    standings.sort(key=_order, reverse=True)
+    if not standings:
+        return Ranking([], None, noise)
+    top = standings[0]
+    for other in standings[1:]:
+        gap = _compare(top, other, noise)
+        other.p_vs_best = None if gap is None else gap[2]
+    stbp = groups.get((top.study, ratio_key(PURE_STBP)))
+    stbp_standing = (
+        _standing(stbp, per_seed[(top.study, ratio_key(PURE_STBP))], noise[top.study])
+        if stbp
+        else None
+    )
+    return Ranking(standings, _best(top, standings, stbp_standing, noise), noise)
+
+
+def _seed_means(group: list[Run]) -> dict[int, float]:
+    by_seed: dict[int, list[float]] = defaultdict(list)
+    for run in group:
+        by_seed[run.seed].append(run.val_acc)
+    return {seed: mean(values) for seed, values in sorted(by_seed.items())}
+
+
+def _noise(seed_means: list[dict[int, float]], runs: list[Run]) -> Noise:
+    """The sweep's run-to-run SD: pooled over multi-seed ratios, floored by the val set."""
+    squares, df = 0.0, 0
+    for seeds in seed_means:
+        if len(seeds) > 1:
+            m = mean(seeds.values())
+            squares += sum((v - m) ** 2 for v in seeds.values())
+            df += len(seeds) - 1
+    sizes = [r.val_size for r in runs if r.val_size]
+    val_size = max(sizes) if sizes else None
+    floor = 0.0
+    if val_size:
+        top = max(mean(seeds.values()) for seeds in seed_means)
+        p = (top * val_size + 1) / (val_size + 2)
+        floor = math.sqrt(p * (1 - p) / val_size)
+    sd = max(math.sqrt(squares / df) if df else 0.0, floor)
+    return Noise(sd=sd or None, df=float(df) if df else math.inf, val_size=val_size)
+
+
+def _standing(group: list[Run], seeds: dict[int, float], noise: Noise) -> Standing:
+    first = group[0]
+    n = len(seeds)
+    m = mean(seeds.values())
+    ci = None
+    if noise.sd is not None:
+        half = t_quantile(1 - ALPHA / 2, noise.df) * noise.sd / math.sqrt(n)
+        ci = (m - half, m + half)
+    tests = [r.test_acc for r in group if r.test_acc is not None]
+    energies = [r.energy_pj_per_sample for r in group if r.energy_pj_per_sample is not None]
+    top_run = max(group, key=lambda r: r.val_acc)
+    return Standing(
+        dataset=first.dataset,
+        sweep=first.sweep,
+        study=first.study,
+        ratio=first.ratio,
+        ratio_int=closest_int_ratio(first.ratio),
+        n_seeds=n,
+        seeds=list(seeds),
+        val_acc=m,
+        ci=ci,
+        score=ci[0] if ci else None,
+        test_acc=mean(tests) if tests else None,
+        energy_pj_per_sample=mean(energies) if energies else None,
+        trial_number=top_run.trial_number,
+        trial_id=top_run.trial_id,
+        checkpoint=top_run.checkpoint,
+    )
+
+
+def _order(s: Standing) -> tuple:
+    """The rule: the lower confidence bound (the mean where the noise is unknown)."""
+    return (s.score if s.score is not None else s.val_acc, s.val_acc, s.n_seeds, s.ratio)
+
+
+def _compare(a: Standing, b: Standing, noise: dict[str, Noise]) -> tuple | None:
+    """(diff, 95% CI of diff, two-sided p) of ``a`` minus ``b``; None if noise unknown."""
+    na, nb = noise[a.study], noise[b.study]
+    if na.sd is None or nb.sd is None:
+        return None
+    se = math.sqrt(na.sd**2 / a.n_seeds + nb.sd**2 / b.n_seeds)
+    df = min(na.df, nb.df)
+    diff = a.val_acc - b.val_acc
+    half = t_quantile(1 - ALPHA / 2, df) * se
+    return diff, (diff - half, diff + half), two_sided_p(diff / se, df)
+
+
+def _best(
+    top: Standing, standings: list[Standing], stbp: Standing | None, noise: dict[str, Noise]
+) -> Best:
+    peers = [
+        Peer(
+            ratio=s.ratio,
+            ratio_int=s.ratio_int,
+            study=s.study,
+            n_seeds=s.n_seeds,
+            val_acc=s.val_acc,
+            ci=s.ci,
+            p=s.p_vs_best,
+        )
+        for s in standings[1:]
+        if s.indistinguishable
+    ]
+    vs_stbp = None
+    if stbp is not None and ratio_key(top.ratio) != ratio_key(PURE_STBP):
+        gap = _compare(top, stbp, noise)
+        if gap is not None:
+            diff, ci, p = gap
+            vs_stbp = VsSTBP(diff=diff, ci=ci, p=p, n_seeds=stbp.n_seeds, val_acc=stbp.val_acc)
+    verdict = _verdict(top, stbp, vs_stbp, standings, noise)
+    return Best(
+        **top.model_dump(exclude={"p_vs_best"}),
+        val_size=noise[top.study].val_size,
+        sd=noise[top.study].sd,
+        indistinguishable=peers,
+        vs_stbp=vs_stbp,
+        verdict=verdict,
+    )
+
+
+def _verdict(
+    top: Standing,
+    stbp: Standing | None,
+    vs: VsSTBP | None,
+    standings: list[Standing],
+    noise: dict[str, Noise],
+) -> str:
+    """The answer to "does it beat plain STBP here?" in plain words."""
+    if noise[top.study].sd is None:
+        return (
+            "how sure: unknown (no ratio ran two seeds and the validation-set size was not "
+            "recorded)"
+        )
+    if stbp is None:
+        return f"pure STBP 0:1:0 has no full run in sweep {top.sweep}: no baseline to compare"
+    if vs is None:
+        return "pure STBP 0:1:0 ranks first: no ratio beat it"
+    gap = (
+        f"{100 * vs.diff:+.2f} points, 95% CI [{100 * vs.ci[0]:+.2f}, {100 * vs.ci[1]:+.2f}], "
+        f"p = {vs.p:.2g}, over {top.n_seeds} and {vs.n_seeds} seeds"
+    )
+    if vs.p < ALPHA:
+        word = "beats" if vs.diff > 0 else "is below"
+        return f"{top.ratio_int} {word} pure STBP 0:1:0 ({gap})"
+    beats = [
+        s
+        for s in standings
+        if s.study == stbp.study and (g := _compare(s, stbp, noise)) and g[0] > 0 and g[2] < ALPHA
+    ]
+    if not beats:
+        return (
+            f"nothing is distinguishable from pure STBP 0:1:0 at 95%: the best ratio "
+            f"{top.ratio_int} is {gap}"
+        )
+    return (
+        f"the best ratio {top.ratio_int} is not distinguishable from pure STBP 0:1:0 at 95% "
+        f"({gap}); {len(beats)} other ratio(s) beat it"
+    )

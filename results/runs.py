@@ -1,0 +1,69 @@
+"""Which trials count, and what each contributes to the ranking: one ``Run`` per full run.
+
+A trial counts when it completed every planned epoch (``full_run``) and so was tested: an
+early-stopped trial's accuracy is from an earlier epoch and would drag its ratio down, and
+a failed one has none. Optuna trials are read by duck typing (``state.name``,
+``user_attrs``, ``values``, ``number``), so this module needs no Optuna import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .ratios import Shares, fractions
+from .schema import ENERGY
+
+
+@dataclass(frozen=True)
+class Run:
+    """One full run: its sweep, ratio, seed and what it measured."""
+
+    dataset: str
+    sweep: str
+    study: str
+    ratio: Shares
+    seed: int
+    val_acc: float
+    test_acc: float | None = None
+    energy_pj_per_sample: float | None = None
+    val_size: int | None = None
+    trial_number: int | None = None
+    trial_id: str | None = None
+    checkpoint: str | None = None
+
+
+def is_full_run(trial: Any) -> bool:
+    """A completed trial that trained every planned epoch (so it has a test accuracy)."""
+    return (
+        trial.state.name == "COMPLETE"
+        and bool(trial.user_attrs.get("full_run"))
+        and bool(trial.values)
+    )
+
+
+def accuracy(trial: Any) -> float | None:
+    """Validation accuracy: the study's first objective (``value`` raises on two)."""
+    return trial.values[0] if trial.values else trial.user_attrs.get("val_acc")
+
+
+def run_of(trial: Any, dataset: str, sweep: str, study: str) -> Run | None:
+    """The ``Run`` a trial contributes, or None when it does not count."""
+    if not is_full_run(trial):
+        return None
+    attrs = trial.user_attrs
+    return Run(
+        dataset=dataset,
+        sweep=sweep,
+        study=study,
+        ratio=fractions(attrs["ratio"]),
+        seed=int(attrs["seed"]),
+        val_acc=float(trial.values[0]),
+        test_acc=attrs.get("test_acc"),
+        # The second objective of an accuracy_energy sweep; an attribute in every sweep.
+        energy_pj_per_sample=trial.values[1] if len(trial.values) > 1 else attrs.get(ENERGY),
+        val_size=attrs.get("val_size"),
+        trial_number=trial.number,
+        trial_id=attrs.get("trial_id"),
+        checkpoint=attrs.get("checkpoint"),
+    )

@@ -1,0 +1,146 @@
+"""The confirmation stage: which runs re-measure the top ratios and pure STBP, on more seeds.
+
+A search runs every ratio once, on ``train.seed``. The confirmation stage then runs
+
+- each of the ``top_k`` searched ratios again on the extra seeds (role ``confirm``), so
+  the best one is a mean over seeds rather than one lucky run; and
+- pure STBP ``0:1:0`` on the same seeds as those ratios — the search seed too, unless the
+  search already ran it to the end there (role ``stbp_baseline``) — so "does it beat plain
+  STBP?" rests on several seeds on both sides.
+
+Each run is a ``ConfirmRun`` identified by (ratio, seed, overrides): a run already in the
+study under that identity is never run twice, so a top ratio that is pure STBP needs no
+separate baseline, and a resumed sweep runs exactly what is missing. Another variant (for
+example a ratio's frozen-STDP control, ``overrides={"stdp_lr": 0}``) is one more entry
+in ``Confirmation.plan``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from results.ratios import PURE_STBP, Shares, fractions, ratio_key
+from results.runs import accuracy, is_full_run
+from results.schema import ROLE_CONFIRM, ROLE_STBP_BASELINE
+
+from .spec import SweepSpec
+
+Identity = tuple[Shares, int, str]
+
+
+def identity(ratio: Any, seed: int, overrides: dict[str, Any]) -> Identity:
+    """What makes two runs the same run: ratio, seed and the config they change."""
+    return ratio_key(ratio), int(seed), json.dumps(overrides, sort_keys=True)
+
+
+def identity_of(t: FrozenTrial) -> Identity:
+    a = t.user_attrs
+    return identity(a["ratio"], a["seed"], a.get("overrides") or {})
+
+
+@dataclass(frozen=True)
+class ConfirmRun:
+    """One confirmation trial: a ratio on a seed, as a role, with config overrides.
+
+    ``source`` is the searched trial whose parameters it re-runs (None: the fixed
+    ``ratio``, which need not lie inside the searched space).
+    """
+
+    role: str
+    ratio: Shares
+    seed: int
+    source: FrozenTrial | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> Identity:
+        return identity(self.ratio, self.seed, self.overrides)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.source.params) if self.source is not None else {}
+
+    def user_attrs(self) -> dict[str, Any]:
+        """The attributes it is enqueued with (``RatioSpace`` reads them)."""
+        return {
+            "stage": "confirm",
+            "role": self.role,
+            "seed": self.seed,
+            "ratio": list(self.ratio),
+            "confirms": self.source.number if self.source is not None else None,
+            "overrides": self.overrides,
+        }
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The spec's confirmation stage: ``top_k`` ratios, the extra ``seeds``, the search seed."""
+
+    top_k: int
+    seeds: tuple[int, ...]
+    search_seed: int
+
+    @classmethod
+    def of(cls, spec: SweepSpec) -> Confirmation | None:
+        c = spec.search.confirm
+        if c is None:
+            return None
+        base = spec.train.seed
+        return cls(c.top_k, tuple(base + i for i in range(1, c.seeds + 1)), base)
+
+    def plan(self, search: list[FrozenTrial], pending: int = 0) -> list[ConfirmRun]:
+        """Every confirmation run that is certain now: the top ratios', then pure STBP's.
+
+        With ``pending`` search trials still running, only the ratios ranked above
+        ``top_k − pending`` are certain to stay in the top ``k`` (each running trial can
+        push out at most one), so their runs can start now, filling slots that would
+        otherwise idle until the last search trial ends, and confirm exactly what waiting
+        would have. Pure STBP's extra seeds are certain from the start.
+        """
+        top = [
+            ConfirmRun(ROLE_CONFIRM, fractions(t.user_attrs["ratio"]), seed, source=t)
+            for t in self._top(search, self.top_k - pending)
+            for seed in self.seeds
+        ]
+        return top + self._stbp(search)
+
+    def missing(self, trials: list[FrozenTrial]) -> list[ConfirmRun]:
+        """The runs of the finished search's plan that are not in the study."""
+        started = [t for t in trials if t.state != TrialState.WAITING]
+        search = [t for t in started if t.user_attrs.get("stage", "search") == "search"]
+        have = {identity_of(t) for t in started if t.user_attrs.get("stage") == "confirm"}
+        return [run for run in self.plan(search) if run.identity not in have]
+
+    def _top(self, search: list[FrozenTrial], keep: int) -> list[FrozenTrial]:
+        """The best ``keep`` searched ratios, one trial each: full runs first, then by
+        validation accuracy (which of them the search measured best, once each)."""
+        if keep <= 0:
+            return []
+        done = [t for t in search if t.state == TrialState.COMPLETE and t.values]
+        done.sort(key=lambda t: (bool(t.user_attrs.get("full_run")), accuracy(t)), reverse=True)
+        best, seen = [], set()
+        for t in done:
+            key = ratio_key(t.user_attrs["ratio"])
+            if key not in seen:
+                seen.add(key)
+                best.append(t)
+        return best[:keep]
+
+    def _stbp(self, search: list[FrozenTrial]) -> list[ConfirmRun]:
+        """Pure STBP on the extra seeds, and on the search seed unless the search ran it
+        there to the end (undecided while that search trial still runs)."""
+        seeds = list(self.seeds)
+        stbp = ratio_key(PURE_STBP)
+        searched = [
+            t
+            for t in search
+            if "ratio" in t.user_attrs and ratio_key(t.user_attrs["ratio"]) == stbp
+        ]
+        finished = not any(t.state == TrialState.RUNNING for t in searched)
+        if finished and not any(is_full_run(t) for t in searched):
+            seeds.insert(0, self.search_seed)
+        return [ConfirmRun(ROLE_STBP_BASELINE, PURE_STBP, seed) for seed in seeds]
