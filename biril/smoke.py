@@ -53,7 +53,9 @@ PROFILES = {
         time_steps=4,
         reps=5,
         warmup=2,
-        learn_preset="paper18",
+        # paper18 barely moves in two short epochs (8x8 on CPU, 32 steps: 11.9% -> 10.0%);
+        # small at 32x32 does (16% -> 35% in the same 32 steps).
+        learn_preset="small",
         learn_size=32,
         learn_samples=4096,
         learn_batch=64,
