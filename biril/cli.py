@@ -44,11 +44,16 @@ def _given(**options) -> dict:
 @click.option("--batch-size", type=int)
 @click.option("--lr", type=float, help="STBP learning rate.")
 @click.option("--optimizer", help="adam | sgd.")
-@click.option("--stdp-lr", type=float, help="STDP learning rate η.")
+@click.option(
+    "--stdp-lr", type=float, help="Filter rotation per STDP step (radians); 0: frozen control."
+)
 @click.option("--tau-plus", type=float)
 @click.option("--tau-minus", type=float)
 @click.option("--a-plus", type=float)
-@click.option("--a-minus", type=float)
+@click.option("--a-minus", type=float, help="LTD amplitude (default: balanced against LTP).")
+@click.option("--stdp-balance", type=float, help="LTD/LTP summed over the window (1.05).")
+@click.option("--stdp-same-step", help="causal | ignore: how same-step spike pairs count.")
+@click.option("--stdp-winners", type=float, help="Fraction of channels that learn per position.")
 @click.option("--stdp-linear/--no-stdp-linear", default=None, help="Also apply STDP to FC1.")
 @click.option("--synaptic-norm/--no-synaptic-norm", default=None)
 @click.option("--loss", help="mse | ce.")

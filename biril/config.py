@@ -69,12 +69,23 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0.0)
 
     # STDP
-    # 1e-3 collapsed filters on digits (1:8:3 seed 1: 97.5% test); 3e-4 kept ≥98% (2 seeds).
-    stdp_lr: float = Field(3e-4, ge=0.0)
+    # The rotation of a layer's filters per STDP step, in radians (relative change of the
+    # layer's weights); annealed with the gradient's cosine schedule. 0 is the frozen
+    # control: the same schedule, conv weights untouched in STDP iterations.
+    stdp_lr: float = Field(2e-3, ge=0.0)
     tau_plus: float = Field(2.0, gt=0.0)
     tau_minus: float = Field(2.0, gt=0.0)
     a_plus: float = Field(1.0, ge=0.0)
-    a_minus: float = Field(1.0, ge=0.0)
+    # None: balanced, LTD's summed pair weights over the window are stdp_balance x LTP's
+    # (Song, Miller & Abbott 2000), so independent firing depresses; a number overrides.
+    a_minus: float | None = Field(None, ge=0.0)
+    stdp_balance: float = Field(1.05, gt=0.0)
+    # causal: a same-step pair potentiates (the input at step t drives the output at step t);
+    # ignore: the strict reading of Eq. 3, t_pre < t_post only.
+    stdp_same_step: Literal["causal", "ignore"] = "causal"
+    # Fraction of a layer's channels that learn at each position (k-winners-take-all
+    # across channels, inside the STDP update only); 1 switches competition off.
+    stdp_winners: float = Field(0.1, gt=0.0, le=1.0)
     stdp_linear: bool = False
     synaptic_norm: bool = True
     # Conv STDP correlation precision; auto: bfloat16 where the device has it natively

@@ -16,35 +16,83 @@ that makes the update 3–7× cheaper.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from .competition import winners_only
+
 
 @dataclass(frozen=True)
 class STDPParams:
-    """Trace time constants and amplitudes of Eq. 3."""
+    """Trace time constants and amplitudes of Eq. 3, and how same-step pairs count.
+
+    ``same_step=True`` (causal): with no synaptic delay the input at step t drives the
+    output at step t, so a same-step pair potentiates. ``False`` is the strict reading of
+    Eq. 3 (``t_pre < t_post`` only): same-step pairs are ignored.
+    """
 
     tau_plus: float = 2.0
     tau_minus: float = 2.0
     a_plus: float = 1.0
     a_minus: float = 1.0
+    same_step: bool = True
+
+    @classmethod
+    def balanced(
+        cls,
+        T: int,
+        *,
+        tau_plus: float = 2.0,
+        tau_minus: float = 2.0,
+        a_plus: float = 1.0,
+        balance: float = 1.05,
+        same_step: bool = True,
+    ) -> STDPParams:
+        """The parameters whose LTD outweighs LTP by ``balance`` over a ``T``-step window.
+
+        Song, Miller & Abbott (2000): with ``A−τ−`` a little above ``A+τ+`` independent
+        pre/post firing depresses on average, so only correlation potentiates. In discrete
+        time the integrals are sums over the window's pairs, and a causal same-step pair
+        adds ``T·A+`` to LTP: at ``T=4, τ±=2`` it takes ``A− = 2.44·A+`` just to cancel.
+        """
+        ltp, ltd = _kernel_sums(T, tau_plus, tau_minus, same_step)
+        if ltd == 0.0:
+            raise ValueError(
+                f"a {T}-step window has no anti-causal pair to balance LTP with; "
+                "use at least 2 time steps or set a_minus explicitly"
+            )
+        a_minus = balance * a_plus * ltp / ltd
+        return cls(tau_plus, tau_minus, a_plus, a_minus, same_step)
+
+
+def _kernel_sums(T: int, tau_plus: float, tau_minus: float, same_step: bool):
+    """(Σ LTP pair weights, Σ LTD pair shapes) over a ``T``-step window, for ``A± = 1``."""
+    lags = range(0 if same_step else 1, T)
+    ltp = sum((T - lag) * math.exp(-lag / tau_plus) for lag in lags)
+    ltd = sum((T - lag) * math.exp(-lag / tau_minus) for lag in range(1, T))
+    return ltp, ltd
 
 
 @functools.cache
 def pair_kernel(T: int, p: STDPParams) -> torch.Tensor:
     """``K[t_pre, t_post]``: the Eq. 3 weight of a spike pair at those two steps.
 
-    ``A+·λ+^(t_post−t_pre)`` when ``t_post ≥ t_pre`` (same step counts as causal),
-    ``−A−·λ−^(t_pre−t_post)`` otherwise. Cached: every STDP step of every layer asks for
-    the same few numbers, so the shared tensor must never be modified.
+    ``A+·λ+^(t_post−t_pre)`` when ``t_post > t_pre`` (and at ``t_post = t_pre`` unless
+    ``p.same_step`` is off), ``−A−·λ−^(t_pre−t_post)`` when ``t_pre > t_post``. Cached:
+    every STDP step of every layer asks for the same few numbers, so the shared tensor
+    must never be modified.
     """
     t = torch.arange(T, dtype=torch.float64)
     lag = t[None, :] - t[:, None]  # t_post - t_pre
     ltp = p.a_plus * torch.exp(-lag.clamp_min(0) / p.tau_plus)
     ltd = -p.a_minus * torch.exp(lag.clamp_max(0) / p.tau_minus)
-    return torch.where(lag >= 0, ltp, ltd).float()
+    kernel = torch.where(lag >= 0, ltp, ltd)
+    if not p.same_step:
+        kernel = kernel.masked_fill(lag == 0, 0.0)
+    return kernel.float()
 
 
 def _presynaptic_drive(
@@ -84,13 +132,14 @@ def stdp_delta_linear(
     tau_minus: float = 2.0,
     a_plus: float = 1.0,
     a_minus: float = 1.0,
+    same_step: bool = True,
 ) -> torch.Tensor:
     """ΔW ``[out, in]`` of a linear layer from ``pre [T,B,in]`` and ``post [T,B,out]``.
 
     Normalized by ``B·T`` so the step size does not depend on batch size or time steps.
     """
     T, B = pre.shape[:2]
-    z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus))
+    z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus, same_step))
     return post.float().flatten(0, 1).t() @ z.flatten(0, 1) / (B * T)
 
 
@@ -105,6 +154,7 @@ def stdp_delta_conv2d(
     tau_minus: float = 2.0,
     a_plus: float = 1.0,
     a_minus: float = 1.0,
+    same_step: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """ΔW of ``weight_shape`` from ``pre [T,B,C_in,H,W]`` and ``post [T,B,C_out,H',W']``.
@@ -113,7 +163,8 @@ def stdp_delta_conv2d(
     the time steps, and the step size must not depend on any of them. ``dtype``: the
     precision of the correlation (float32, or bfloat16 for speed); ΔW is float32.
     """
-    z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus), dtype)
+    p = STDPParams(tau_plus, tau_minus, a_plus, a_minus, same_step)
+    z = _presynaptic_drive(pre, p, dtype)
     return _correlate(z, post, weight_shape, stride, padding, dtype)
 
 
@@ -140,22 +191,26 @@ def stdp_delta(
     post: torch.Tensor,
     p: STDPParams,
     dtype: torch.dtype = torch.float32,
+    winners: float = 1.0,
 ):
     """ΔW for a recorded ``nn.Conv2d`` or ``nn.Linear`` layer (``dtype``: conv correlation)."""
-    return stdp_deltas([(layer, pre, post)], p, dtype)[0]
+    return stdp_deltas([(layer, pre, post)], p, dtype, winners)[0]
 
 
 def stdp_deltas(
     records: list[tuple[nn.Module, torch.Tensor, torch.Tensor]],
     p: STDPParams,
     dtype: torch.dtype = torch.float32,
+    winners: float = 1.0,
 ) -> list[torch.Tensor]:
     """ΔW of every recorded layer of one forward pass.
 
-    A spike tensor is one layer's post and the next layers' pre (a block's output feeds
-    the next block's conv1 and its shortcut), so each is cast to ``dtype``, and each pre
-    mixed into its trace, once per pass instead of once per use. Both are dropped after
-    the tensor's last use, so at most a few layers' worth are alive at once.
+    ``winners``: the fraction of a layer's output channels that learn at each position
+    (``biril.competition``); 1 keeps them all. A spike tensor is one layer's post and the
+    next layers' pre (a block's output feeds the next block's conv1 and its shortcut), so
+    each is cast to ``dtype``, masked to its winners, and mixed into its trace once per
+    pass instead of once per use. All are dropped after the tensor's last use, so at most
+    a few layers' worth are alive at once.
     """
 
     def ident(x: torch.Tensor) -> tuple:
@@ -175,6 +230,9 @@ def stdp_deltas(
         # a view, which the trace handles without materializing T copies.
         return x if x.stride(0) == 0 else once("cast", x, lambda t: t.to(dtype))
 
+    def learners(x: torch.Tensor) -> torch.Tensor:
+        return once("post", x, lambda t: winners_only(cast(t), winners))
+
     deltas = []
     for i, (layer, pre, post) in enumerate(records):
         if isinstance(layer, nn.Conv2d):
@@ -182,10 +240,11 @@ def stdp_deltas(
                 raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
             z = once("trace", pre, lambda t: _presynaptic_drive(cast(t), p, dtype))
             deltas.append(
-                _correlate(z, cast(post), layer.weight.shape, layer.stride, layer.padding, dtype)
+                _correlate(z, learners(post), layer.weight.shape, layer.stride, layer.padding,
+                           dtype)
             )
         elif isinstance(layer, nn.Linear):
-            deltas.append(stdp_delta_linear(pre, post, **asdict(p)))
+            deltas.append(stdp_delta_linear(pre, winners_only(post, winners), **asdict(p)))
         else:
             raise TypeError(
                 f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}"
@@ -193,6 +252,24 @@ def stdp_deltas(
         for key in [k for k in memo if last_use[k[1]] == i]:
             del memo[key]
     return deltas
+
+
+@torch.no_grad()
+def rotate_(weight: torch.Tensor, delta: torch.Tensor, rate: float, eps: float = 1e-12) -> None:
+    """``W ← W + rate·‖W‖·D/‖D‖``, ``D`` being ΔW with each filter's radial part removed.
+
+    STDP's raw ΔW has no natural scale (it is a spike correlation, 30–130× smaller than an
+    Adam step at the old fixed rate), so its size is set here: ``rate`` is the layer's
+    relative change per STDP step. Synaptic normalization would undo any radial part, so
+    it is removed first and ``rate`` is the rotation, in radians, of the layer's filters
+    (RMS over filters, weighted by their norms). Filters that learned nothing (no winning
+    position) do not move. No host sync: the scale stays a device tensor.
+    """
+    unit = weight / filter_norms(weight).clamp_min(eps)
+    radial = (delta * unit).flatten(1).sum(1).view(-1, *[1] * (weight.dim() - 1))
+    tangential = delta - radial * unit
+    scale = rate * weight.norm() / tangential.norm().clamp_min(eps)
+    weight.add_(tangential * scale)
 
 
 def filter_norms(weight: torch.Tensor) -> torch.Tensor:

@@ -25,12 +25,20 @@ import torch
 import torch.nn.functional as F
 
 from .compact import compact_spikes
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
+from .diagnostics import STDPDiagnostics
 from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
 from .models import SpikeRateMonitor, SpikingResNet, build_model
-from .plasticity import STDPParams, filter_norms, native_bf16, renormalize_, stdp_deltas
+from .plasticity import (
+    STDPParams,
+    filter_norms,
+    native_bf16,
+    renormalize_,
+    rotate_,
+    stdp_deltas,
+)
 from .schedule import Mode, mode_counts, modes
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -60,6 +68,8 @@ class EpochMetrics:
     macs_per_sample: float = 0.0
     energy_pj_per_sample: float = 0.0
     ann_energy_pj_per_sample: float = 0.0
+    # Per STDP layer: stdp_step, grad_step, filter_cos, init_cos (biril.diagnostics).
+    stdp: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +92,7 @@ class TrainResult:
     macs_per_sample: float = 0.0
     energy_pj_per_sample: float = 0.0
     ann_energy_pj_per_sample: float = 0.0
+    stdp: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -112,6 +123,29 @@ def bir_loss(mean_out: torch.Tensor, target: torch.Tensor, kind: str, num_classe
     return F.mse_loss(mean_out.float(), onehot, reduction="sum") / (2 * target.shape[0])
 
 
+def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
+    """The run's Eq. 3 parameters; ``a_minus: None`` balances LTD against LTP over the window.
+
+    ``None`` when the window cannot be balanced (a single time step) and the run never
+    applies STDP; a run that would is refused, naming the fix.
+    """
+    same_step = config.stdp_same_step == "causal"
+    if config.a_minus is not None:
+        return STDPParams(
+            config.tau_plus, config.tau_minus, config.a_plus, config.a_minus, same_step
+        )
+    try:
+        return STDPParams.balanced(
+            time_steps, tau_plus=config.tau_plus, tau_minus=config.tau_minus,
+            a_plus=config.a_plus, balance=config.stdp_balance, same_step=same_step,
+        )
+    except ValueError as e:
+        a, _, c = config.ratio_value.fractions
+        if config.stdp_lr > 0 and a + c > 0:
+            raise ConfigError(f"a_minus: {e}") from None
+        return None
+
+
 def stdp_dtype(precision: str, device: torch.device) -> torch.dtype:
     """The conv STDP correlation's dtype for ``TrainConfig.stdp_precision`` on ``device``."""
     if precision == "auto":
@@ -126,7 +160,10 @@ class BIRILStep:
         self.model = model
         self.config = config
         self.num_classes = model.fc2.out_features
-        self.stdp_weights = [layer.weight for layer in model.stdp_layers()]
+        layers = model.stdp_layers()
+        self.stdp_weights = [layer.weight for layer in layers]
+        names = {module: name for name, module in model.named_modules()}
+        self.diagnostics = STDPDiagnostics([(names[layer], layer) for layer in layers])
         params = list(model.parameters())
         if config.optimizer == "adam":
             self.optimizer = torch.optim.Adam(
@@ -139,9 +176,10 @@ class BIRILStep:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=max(1, total_steps)
         )
-        # Momentum-free SGD: Adam would normalize STDP's magnitude away.
-        self.stdp_optimizer = torch.optim.SGD(self.stdp_weights, lr=config.stdp_lr)
-        self.stdp = STDPParams(config.tau_plus, config.tau_minus, config.a_plus, config.a_minus)
+        # No optimizer state for STDP: the step is a rotation of a set size (rotate_), and
+        # momentum or Adam would change that size behind the rate's back.
+        self.stdp_rate = config.stdp_lr
+        self.stdp = stdp_params(config, model.time_steps)
         device = next(model.parameters()).device
         self.stdp_dtype = stdp_dtype(config.stdp_precision, device)
         self.autocast = torch.autocast(
@@ -150,10 +188,13 @@ class BIRILStep:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, mode: Mode) -> tuple[float, int]:
         """Update on one batch; returns (loss, number correct) as Python numbers."""
-        uses_stdp = mode is not Mode.STBP
+        # The frozen control (stdp_lr 0) runs the same schedule with STDP steps that
+        # leave the convs as they are, so it records nothing.
+        uses_stdp = mode is not Mode.STBP and self.config.stdp_lr > 0
+        conv_grads = mode is not Mode.STDP
         # STDP iterations compute no conv weight gradients at all.
         for w in self.stdp_weights:
-            w.requires_grad_(mode is not Mode.STDP)
+            w.requires_grad_(conv_grads)
         self.optimizer.zero_grad(set_to_none=True)
         # STDP's records keep the float spikes alive anyway: packing them would only add.
         compact = self.config.compact_spikes and not uses_stdp
@@ -168,7 +209,10 @@ class BIRILStep:
         loss.backward()
         fused = mode is Mode.STDP_STBP and self.config.cyclic == "fused"
         norms = [filter_norms(w) for w in self.stdp_weights] if fused else None
+        before = self.diagnostics.snapshot() if conv_grads else None
         self.optimizer.step()
+        if before is not None:
+            self.diagnostics.record("grad_step", before)
         if uses_stdp:
             self.apply_stdp(records, norms)
         self.scheduler.step()
@@ -179,18 +223,19 @@ class BIRILStep:
         return loss.item(), int(correct)
 
     def anneal_stdp(self) -> None:
-        """Scale the STDP rate by the gradient schedule's current factor.
+        """Scale the STDP rotation by the gradient schedule's current factor.
 
-        A constant STDP rate keeps rotating the filters after the gradient's rate has
-        decayed, and nothing corrects them: MNIST fell from 98% to 35% validation at
-        epoch 6 with one.
+        The gradient's steps shrink with its cosine schedule; STDP's shrink with them so
+        the two stay within the same factor of each other all run long. A constant
+        rotation keeps turning the filters after the gradient's rate has decayed and can
+        no longer correct them (MNIST fell from 98% to 35% validation at epoch 6).
         """
         factor = self.scheduler.get_last_lr()[0] / self.config.lr
-        self.stdp_optimizer.param_groups[0]["lr"] = self.config.stdp_lr * factor
+        self.stdp_rate = self.config.stdp_lr * factor
 
     @torch.no_grad()
     def apply_stdp(self, records, norms: list[torch.Tensor] | None = None) -> None:
-        """``W ← W + η·ΔW`` via the STDP optimizer, then synaptic normalization.
+        """Rotate each layer's filters by ``stdp_rate`` along ΔW, then synaptic normalization.
 
         ``norms`` (fused mode) are the filter norms from before this iteration's STBP
         step, so the combined update is normalized once; otherwise the norms are taken
@@ -198,27 +243,25 @@ class BIRILStep:
         """
         if norms is None:
             norms = [filter_norms(w) for w in self.stdp_weights]
-        for (layer, _, _), delta in zip(
-            records, stdp_deltas(records, self.stdp, self.stdp_dtype), strict=True
-        ):
-            layer.weight.grad = -delta.to(layer.weight.dtype)
-        self.stdp_optimizer.step()
-        for w, n in zip(self.stdp_weights, norms, strict=True):
-            if self.config.synaptic_norm:
+        before = self.diagnostics.snapshot()
+        deltas = stdp_deltas(records, self.stdp, self.stdp_dtype, self.config.stdp_winners)
+        for (layer, _, _), delta in zip(records, deltas, strict=True):
+            rotate_(layer.weight, delta.to(layer.weight.dtype), self.stdp_rate)
+        if self.config.synaptic_norm:
+            for w, n in zip(self.stdp_weights, norms, strict=True):
                 renormalize_(w, n)
-            w.grad = None
+        self.diagnostics.record("stdp_step", before)
 
     def state_dict(self) -> dict:
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "stdp_optimizer": self.stdp_optimizer.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.stdp_optimizer.load_state_dict(state["stdp_optimizer"])
+        self.anneal_stdp()
 
     def set_total_steps(self, total_steps: int) -> None:
         """Stretch the cosine schedule when a resumed run was given more epochs."""
@@ -377,6 +420,7 @@ def train(
             macs_per_sample=cost.macs_per_sample,
             energy_pj_per_sample=cost.energy_pj_per_sample,
             ann_energy_pj_per_sample=cost.ann_energy_pj_per_sample,
+            stdp=step.diagnostics.epoch_summary(),
         )
         history.append(metrics)
         if ckpt_path is not None:
@@ -413,5 +457,6 @@ def train(
         macs_per_sample=last.macs_per_sample,
         energy_pj_per_sample=last.energy_pj_per_sample,
         ann_energy_pj_per_sample=last.ann_energy_pj_per_sample,
+        stdp=last.stdp,
     )
 

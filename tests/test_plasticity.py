@@ -1,5 +1,6 @@
 """The fast trace-form STDP against a naive O(T²) all-pairs sum of Eq. 3."""
 
+import dataclasses
 import math
 
 import pytest
@@ -10,30 +11,36 @@ from biril.plasticity import (
     STDPParams,
     _presynaptic_drive,
     renormalize_,
+    rotate_,
     stdp_delta_conv2d,
     stdp_delta_linear,
     stdp_deltas,
 )
 
 
-def pair_weight(t_pre: int, t_post: int, tp, tm, ap, am) -> float:
-    """Eq. 3 kernel: causal pairs (t_post >= t_pre) potentiate, the others depress."""
+def pair_weight(t_pre: int, t_post: int, tp, tm, ap, am, same_step=True) -> float:
+    """Eq. 3 kernel: causal pairs (t_post >= t_pre) potentiate, the others depress.
+
+    ``same_step=False`` is the strict reading: a pair at one step counts for nothing.
+    """
+    if t_post == t_pre and not same_step:
+        return 0.0
     if t_post >= t_pre:
         return ap * math.exp(-(t_post - t_pre) / tp)
     return -am * math.exp(-(t_pre - t_post) / tm)
 
 
-def naive_linear(pre, post, tp, tm, ap, am):
+def naive_linear(pre, post, tp, tm, ap, am, same_step=True):
     T, B = pre.shape[:2]
     dw = torch.zeros(post.shape[2], pre.shape[2], dtype=torch.float64)
     for t1 in range(T):
         for t2 in range(T):
-            w = pair_weight(t1, t2, tp, tm, ap, am)
+            w = pair_weight(t1, t2, tp, tm, ap, am, same_step)
             dw += w * torch.einsum("bo,bi->oi", post[t2].double(), pre[t1].double())
     return dw / (B * T)
 
 
-def naive_conv(pre, post, k, stride, padding, tp, tm, ap, am):
+def naive_conv(pre, post, k, stride, padding, tp, tm, ap, am, same_step=True):
     """Every (pre spike, post spike) pair of every synapse, via explicit patches."""
     T, B, c_in = pre.shape[:3]
     c_out, h_out, w_out = post.shape[2:]
@@ -41,7 +48,7 @@ def naive_conv(pre, post, k, stride, padding, tp, tm, ap, am):
     for t1 in range(T):
         patches = F.unfold(pre[t1].double(), k, padding=padding, stride=stride)  # [B, CKK, L]
         for t2 in range(T):
-            w = pair_weight(t1, t2, tp, tm, ap, am)
+            w = pair_weight(t1, t2, tp, tm, ap, am, same_step)
             post_flat = post[t2].double().flatten(2)  # [B, C_out, L]
             dw += w * torch.einsum("bol,bil->oi", post_flat, patches)
     return dw.view(c_out, c_in, k, k) / (B * h_out * w_out * T)
@@ -55,13 +62,17 @@ def spikes(*shape, p=0.3, seed=0):
 PARAMS = [(2.0, 2.0, 1.0, 1.0), (3.0, 1.5, 0.7, 1.3)]
 
 
+@pytest.mark.parametrize("same_step", [True, False])
 @pytest.mark.parametrize("tp,tm,ap,am", PARAMS)
 @pytest.mark.parametrize("T", [1, 4, 6])
-def test_linear_matches_pair_sum(tp, tm, ap, am, T):
+def test_linear_matches_pair_sum(tp, tm, ap, am, T, same_step):
     pre, post = spikes(T, 3, 5, seed=1), spikes(T, 3, 4, seed=2)
-    fast = stdp_delta_linear(pre, post, tau_plus=tp, tau_minus=tm, a_plus=ap, a_minus=am)
+    fast = stdp_delta_linear(
+        pre, post, tau_plus=tp, tau_minus=tm, a_plus=ap, a_minus=am, same_step=same_step
+    )
     assert fast.shape == (4, 5)
-    torch.testing.assert_close(fast.double(), naive_linear(pre, post, tp, tm, ap, am))
+    ref = naive_linear(pre, post, tp, tm, ap, am, same_step)
+    torch.testing.assert_close(fast.double(), ref)
 
 
 def test_linear_hand_computed_pair():
@@ -76,20 +87,21 @@ def test_linear_hand_computed_pair():
     assert stdp_delta_linear(both, both).item() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("same_step", [True, False])
 @pytest.mark.parametrize("tp,tm,ap,am", PARAMS)
 @pytest.mark.parametrize(
     "k,stride,padding,hw", [(3, 1, 1, 6), (3, 2, 1, 7), (1, 2, 0, 6), (3, 1, 0, 5)]
 )
-def test_conv_matches_pair_sum(tp, tm, ap, am, k, stride, padding, hw):
+def test_conv_matches_pair_sum(tp, tm, ap, am, k, stride, padding, hw, same_step):
     T, B, c_in, c_out = 4, 2, 3, 5
     pre = spikes(T, B, c_in, hw, hw, seed=3)
     h_out = (hw + 2 * padding - k) // stride + 1
     post = spikes(T, B, c_out, h_out, h_out, seed=4)
     fast = stdp_delta_conv2d(
         pre, post, (c_out, c_in, k, k), stride=stride, padding=padding,
-        tau_plus=tp, tau_minus=tm, a_plus=ap, a_minus=am,
+        tau_plus=tp, tau_minus=tm, a_plus=ap, a_minus=am, same_step=same_step,
     )
-    ref = naive_conv(pre, post, k, stride, padding, tp, tm, ap, am)
+    ref = naive_conv(pre, post, k, stride, padding, tp, tm, ap, am, same_step)
     torch.testing.assert_close(fast.double(), ref, rtol=1e-5, atol=1e-6)
 
 
@@ -186,3 +198,63 @@ def test_a_pass_whose_layers_share_spike_tensors_gives_each_layer_its_pair_sum(d
                 pre.abs().contiguous(), post.contiguous(), k, s, p, 2.0, 2.0, 1.0, -1.0
             )
             assert ((fast.double() - ref).abs() <= 3 * 2**-9 * magnitude).all()
+
+
+def expected_delta_independent(T, p_pre, p_post, params: STDPParams) -> float:
+    """E[ΔW] for independent Bernoulli trains: every pair fires with p_pre·p_post, so the
+    naive pair sum of the expectation is the kernel summed over all pairs, / T."""
+    total = sum(
+        pair_weight(s, t, params.tau_plus, params.tau_minus, params.a_plus, params.a_minus,
+                    params.same_step)
+        for s in range(T) for t in range(T)
+    )
+    return p_pre * p_post * total / T
+
+
+@pytest.mark.parametrize("same_step", [True, False])
+@pytest.mark.parametrize("T", [2, 4, 8, 16])
+def test_default_rule_depresses_independent_firing(T, same_step):
+    params = STDPParams.balanced(T, same_step=same_step)
+    assert expected_delta_independent(T, 0.3, 0.2, params) < 0
+    # balance 1: LTD exactly cancels LTP, pair by pair summed.
+    exact = STDPParams.balanced(T, balance=1.0, same_step=same_step)
+    assert expected_delta_independent(T, 0.3, 0.2, exact) == pytest.approx(0, abs=1e-12)
+    # A+ = A− (the old default): with causal same-step pairs, uncorrelated firing
+    # potentiates (the defect this replaces); the strict reading is exactly neutral.
+    symmetric = expected_delta_independent(T, 0.3, 0.2, STDPParams(same_step=same_step))
+    assert symmetric > 0 if same_step else symmetric == pytest.approx(0, abs=1e-12)
+
+
+def test_balanced_amplitude_at_four_steps_is_the_documented_one():
+    # T=4, τ±=2, causal: LTP 4 + 3e^-½ + 2e^-1 + e^-3/2, LTD the same without the 4.
+    ltp = 4 + 3 * math.exp(-0.5) + 2 * math.exp(-1) + math.exp(-1.5)
+    assert STDPParams.balanced(4, balance=1.0).a_minus == pytest.approx(ltp / (ltp - 4))
+    assert STDPParams.balanced(4, balance=1.0).a_minus == pytest.approx(2.44, abs=0.005)
+
+
+def test_fast_rule_depresses_independent_spike_trains_on_average():
+    # The fast form on real random spikes, many samples: its mean ΔW sits below zero.
+    T, params = 4, STDPParams.balanced(4)
+    pre, post = spikes(T, 4000, 6, p=0.3, seed=12), spikes(T, 4000, 5, p=0.2, seed=13)
+    fast = stdp_delta_linear(pre, post, **dataclasses.asdict(params))
+    expected = expected_delta_independent(T, 0.3, 0.2, params)
+    assert fast.mean().item() == pytest.approx(expected, abs=abs(expected) / 2)
+
+
+def test_a_window_of_one_step_cannot_be_balanced():
+    with pytest.raises(ValueError, match="at least 2 time steps"):
+        STDPParams.balanced(1)
+
+
+def test_rotation_turns_each_layer_by_the_rate_and_keeps_filter_norms():
+    g = torch.Generator().manual_seed(14)
+    w = torch.randn(6, 3, 3, 3, generator=g)
+    delta = torch.randn(6, 3, 3, 3, generator=g) + 5 * w  # a large radial part
+    norms = w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    new = w.clone()
+    rotate_(new, delta, 0.01)
+    renormalize_(new, norms)
+    torch.testing.assert_close(new.flatten(1).norm(dim=1), norms.flatten())
+    # Relative change 0.01 along the tangent, then back onto each filter's sphere:
+    # second order in the rate.
+    assert ((new - w).norm() / w.norm()).item() == pytest.approx(0.01, rel=1e-3)

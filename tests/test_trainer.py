@@ -7,20 +7,31 @@ import pytest
 import torch
 
 from biril import DivergenceError, TrainConfig, train
+from biril.competition import winners_only
 from biril.models import build_model
 from biril.plasticity import STDPParams, filter_norms, renormalize_, stdp_delta
 from biril.schedule import Mode
 from biril.trainer import BIRILStep, bir_loss
 
-LR, STDP_LR = 0.05, 0.02
+LR, STDP_LR, T = 0.05, 0.02, 3
 
 
-def setup(stdp_linear=False, cyclic="sequential", precision="float32"):
+def balanced_a_minus(T, tau=2.0, balance=1.05):
+    """A− for which Σ LTD pair weights = balance·Σ LTP ones over T steps, pair by pair."""
+    ltp = sum(math.exp(-(b - a) / tau) for a in range(T) for b in range(T) if b >= a)
+    ltd = sum(math.exp(-(a - b) / tau) for a in range(T) for b in range(T) if a > b)
+    return balance * ltp / ltd
+
+
+PARAMS = STDPParams(a_minus=balanced_a_minus(T))
+
+
+def setup(stdp_linear=False, cyclic="sequential", precision="float32", winners=1.0):
     torch.manual_seed(0)
-    model = build_model("small", 1, 10, time_steps=3, stdp_linear=stdp_linear)
+    model = build_model("small", 1, 10, time_steps=T, stdp_linear=stdp_linear)
     config = TrainConfig(
         optimizer="sgd", momentum=0.0, lr=LR, stdp_lr=STDP_LR, cyclic=cyclic,
-        stdp_precision=precision,
+        stdp_precision=precision, stdp_winners=winners,
     )
     step = BIRILStep(model, config, total_steps=1000)
     x = torch.randn(8, 1, 8, 8)
@@ -41,9 +52,18 @@ def reference_grads(model, x, y):
     return grads, recs
 
 
-def expected_stdp(weight, layer, pre, post, dtype=torch.float32):
-    delta = stdp_delta(layer, pre, post, STDPParams(), dtype)
-    w = weight + STDP_LR * delta
+def rotated(weight, delta, rate):
+    """``weight`` turned by ``rate`` (relative to its norm) along ΔW's per-filter tangent."""
+    tangent = delta.clone()
+    for i in range(weight.shape[0]):  # filter by filter, the plain way
+        u = weight[i] / weight[i].norm()
+        tangent[i] -= (delta[i] * u).sum() * u
+    return weight + rate * weight.norm() / tangent.norm() * tangent
+
+
+def expected_stdp(weight, layer, pre, post, dtype=torch.float32, winners=1.0):
+    delta = stdp_delta(layer, pre, post, PARAMS, dtype, winners)
+    w = rotated(weight, delta, STDP_LR)
     renormalize_(w, filter_norms(weight))
     return w
 
@@ -118,8 +138,8 @@ def test_fused_normalizes_the_combined_update_to_the_pre_iteration_norm():
     after = dict(model.named_parameters())
     for name, pre, post in recs:
         w0 = before[name + ".weight"]
-        delta = stdp_delta(modules[name], pre, post, STDPParams())
-        w = w0 - LR * grads[name + ".weight"] + STDP_LR * delta
+        delta = stdp_delta(modules[name], pre, post, PARAMS)
+        w = rotated(w0 - LR * grads[name + ".weight"], delta, STDP_LR)
         renormalize_(w, filter_norms(w0))
         torch.testing.assert_close(after[name + ".weight"].detach(), w)
 
@@ -131,12 +151,54 @@ def test_stdp_rate_anneals_on_the_same_cosine_as_the_gradient_rate():
     for k in range(1, total + 1):
         step(x, y, Mode.STDP if k % 2 else Mode.STBP)
         cosine = (1 + math.cos(math.pi * k / total)) / 2
-        assert step.stdp_optimizer.param_groups[0]["lr"] == pytest.approx(STDP_LR * cosine)
+        assert step.stdp_rate == pytest.approx(STDP_LR * cosine)
         assert step.optimizer.param_groups[0]["lr"] == pytest.approx(LR * cosine)
         if k == 3:  # a resumed run continues the schedule where it stopped
             state = copy.deepcopy(step.state_dict())
             step = BIRILStep(model, TrainConfig(lr=LR, stdp_lr=STDP_LR), total_steps=total)
             step.load_state_dict(state)
+
+
+def test_competition_lets_only_each_positions_winners_learn():
+    model, step, x, y = setup(winners=0.25)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _, recs = reference_grads(model, x, y)
+    modules = dict(model.named_modules())
+    step(x, y, Mode.STDP)
+    for name, pre, post in recs:
+        w = expected_stdp(before[name + ".weight"], modules[name], pre, post, winners=0.25)
+        torch.testing.assert_close(model.get_submodule(name).weight.detach(), w)
+        every = expected_stdp(before[name + ".weight"], modules[name], pre, post)
+        assert not torch.allclose(w, every)  # the losers' pairs really were left out
+        assert not torch.equal(winners_only(post, 0.25), post)
+
+
+def test_stdp_step_size_is_the_configured_rotation_and_is_recorded():
+    model, step, x, y = setup()
+    before = [w.detach().clone() for w in step.stdp_weights]
+    step(x, y, Mode.STDP)
+    for w, b in zip(step.stdp_weights, before, strict=True):
+        # A rotation by a small angle θ changes a vector by 2·sin(θ/2) of its norm.
+        rel = float((w.detach() - b).norm() / b.norm())
+        assert rel == pytest.approx(STDP_LR, rel=0.01)
+    step(x, y, Mode.STBP)
+    diag = step.diagnostics.epoch_summary()
+    assert set(diag) == {n for n, m in model.named_modules() if m in model.stdp_layers()}
+    for d in diag.values():
+        assert d["stdp_step"] == pytest.approx(STDP_LR, rel=0.01)
+        assert 0 < d["grad_step"] and d["grad_step"] != pytest.approx(STDP_LR, rel=0.1)
+        assert 0.9 < d["init_cos"] < 1.0  # two small steps from initialization
+
+
+def test_frozen_control_leaves_convs_untouched_in_stdp_iterations():
+    model, _, x, y = setup()
+    step = BIRILStep(model, TrainConfig(stdp_lr=0.0), total_steps=10)
+    before = [w.detach().clone() for w in step.stdp_weights]
+    fc = model.fc2.weight.detach().clone()
+    step(x, y, Mode.STDP)
+    for w, b in zip(step.stdp_weights, before, strict=True):
+        assert torch.equal(w.detach(), b)
+    assert not torch.equal(model.fc2.weight.detach(), fc)  # the rest still learns
 
 
 def test_stdp_linear_option_includes_fc1():
