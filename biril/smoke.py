@@ -436,7 +436,7 @@ def run_cases(
                 check = case(device, profile)
         except Exception as e:  # a case's failure is its result
             check = Check("", False, f"{type(e).__name__}: {first_line(e)}", required=True)
-        check.name = name
+        check.name = name  # cases return unnamed checks; one name per case, given here
         check.detail["seconds"] = round(time.perf_counter() - t0, 2)
         release(device)
         report["cases"].append(check.to_dict())
