@@ -234,11 +234,11 @@ def data_checks(data_root: str | None = None, dataset: str | None = None) -> lis
             Check(
                 f"dataset {dataset}",
                 ok,
-                f"found at {row['path']}" if ok else f"{row['status']}: {row['detail']}",
+                f"found at {row['path']}" if ok else row["detail"],
                 fix=None
                 if ok
-                else f"put it under {root} ({REGISTRY[dataset].layout}), or download it: "
-                f"biril train --dataset {dataset} --download --epochs 1",
+                else f"put it under {root} ({REGISTRY[dataset].layout}), or let the run fetch "
+                "it: --download (biril train), train.download: true (a sweep spec)",
                 required=True,
             )
         )

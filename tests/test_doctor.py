@@ -62,14 +62,12 @@ def test_a_missing_package_fails_with_the_fix(monkeypatch):
 
 
 def test_nodes_differing_from_the_driver_fail_only_for_the_differing_version():
-    here = by_name(version_checks()).values()
-    node = [c for c in version_checks()]
-    node_torch = next(c for c in node if c.name == "torch")
-    node_torch.detail = {"version": "0.0.1"}
-    (diff,) = version_differences(list(here), node)
+    here, node = version_checks(), version_checks()
+    by_name(node)["torch"].detail = {"version": "0.0.1"}
+    (diff,) = version_differences(here, node)
     assert diff.name == "torch = driver's" and diff.required and not diff.ok
     assert diff.message == f"0.0.1 on this node, {torch.__version__} here"
-    assert version_differences(list(here), version_checks()) == []
+    assert version_differences(here, version_checks()) == []
 
 
 # ----------------------------------------------------------------------------- data
