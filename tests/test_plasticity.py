@@ -13,9 +13,9 @@ from biril.plasticity import (
     centered,
     renormalize_,
     rotate_,
+    stdp_delta,
     stdp_delta_conv2d,
     stdp_delta_linear,
-    stdp_delta,
     stdp_deltas,
 )
 
