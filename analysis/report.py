@@ -5,7 +5,10 @@ Per dataset: the best ratio by the one rule (``results.ranking``) with how sure 
 the accuracy surface and its uncertainty, the top ratios in the rule's order with 95% CIs
 over seeds and their gap to the best, baselines and the paper's ratios against the best,
 the optimization history, learning curves (energy per epoch too, where measured) and
-Optuna's parameter importances; with several datasets, a comparison first.
+Optuna's parameter importances; what STDP adds against its frozen control and the best
+run's per-layer STDP diagnostics (``analysis.stdp``); with several datasets, a comparison
+first. The frozen controls are another config at their ratio: they appear only in the STDP
+part, never on the surface, in the tables of ratios or on the Pareto front.
 
 Example::
 
@@ -29,7 +32,7 @@ from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractio
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, open_storage, storage_url
 from analysis.surface import Surface, fit_surface
-from results.ranking import Best
+from results.ranking import Best, label
 from results.ratios import closest_int_ratio, ratio_key
 
 TOP_RATIOS = 10
@@ -53,6 +56,8 @@ class DatasetView:
     name: str
     trials: pd.DataFrame
     curves: pd.DataFrame
+    # The variant runs (frozen controls), kept out of ``trials`` and ``curves``.
+    controls: pd.DataFrame
     answer: Best | None
     summary: pd.DataFrame
     surface: Surface | None
@@ -115,6 +120,10 @@ def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> Data
     and without them a sweep whose full runs all sit near the optimum draws a flat simplex.
     """
     ranking = rank_trials(trials)
+    variant = trials["overrides"].map(bool)
+    controls, trials = trials[variant], trials[~variant]
+    kept = set(zip(trials["study"], trials["trial_number"], strict=True))
+    curves = curves[[k in kept for k in zip(curves["study"], curves["trial_number"], strict=True)]]
     runs = trials[trials["state"] == "COMPLETE"].dropna(subset=["val_acc"])
     surface, note = None, ""
     try:
@@ -122,7 +131,14 @@ def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> Data
     except ValueError as err:
         note = f"No surface yet: {err}."
     summary = standings_frame(ranking)
-    return DatasetView(name, trials, curves, ranking.best, summary, surface, note)
+    if trials["params"].map(bool).any():
+        note = (f"{note} " if note else "") + (
+            "The surface pools every run of a ratio whatever its searched params "
+            f"({', '.join(sorted(set().union(*trials['params'])))}): it is averaged over the "
+            "values the search tried, not drawn at their best; the tables rank each ratio "
+            "and params pair on its own."
+        )
+    return DatasetView(name, trials, curves, controls, ranking.best, summary, surface, note)
 
 
 def _contents(views: list[DatasetView]) -> str:
@@ -157,6 +173,7 @@ def _comparison_section(views: list[DatasetView]) -> str:
 
 
 def _dataset_section(view: DatasetView, storage) -> str:
+    from analysis import stdp
     from analysis.plots import curves_figure, history_figure, surface_figure
 
     n_full = len(full_runs(view.trials))
@@ -168,6 +185,7 @@ def _dataset_section(view: DatasetView, storage) -> str:
     best = view.best
     if view.answer is not None:
         parts.append(_headline(view.answer))
+        parts.append(stdp.effect_line(view.answer))
     if view.surface_note:
         parts.append(f"<p class=note>{html.escape(view.surface_note)}</p>")
     title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
@@ -175,6 +193,8 @@ def _dataset_section(view: DatasetView, storage) -> str:
     parts.append(_figure_html(figure, f"surface-{view.name}"))
     parts.append(_energy_section(view))
     parts.append("<h3>Top ratios</h3>" + _top_table(view.summary))
+    if view.answer is not None:
+        parts.append(_stdp_section(view))
     parts.append("<h3>Baselines and the paper's ratios against the best</h3>"
                  + _baseline_table(view))
     parts.append("<h3>Optimization history</h3>")
@@ -188,6 +208,30 @@ def _dataset_section(view: DatasetView, storage) -> str:
         parts.append(_figure_html(figure, f"curves-{view.name}"))
     parts.append("<h3>Which share matters (Optuna parameter importances, full runs)</h3>")
     parts.append(_importances_html(storage, sorted(view.trials["study"].unique())))
+    return "\n".join(parts)
+
+
+def _stdp_section(view: DatasetView) -> str:
+    """STDP against its frozen control per config, and the best run's STDP diagnostics."""
+    from analysis import stdp
+
+    effects = stdp.effect_rows(view.trials, view.controls)
+    parts = [
+        "<h3>STDP against its frozen control</h3>",
+        _table(stdp.EFFECT_HEADER, effects) + f"<p class=note>{stdp.EFFECT_NOTE}</p>"
+        if effects
+        else f"<p class=note>{stdp.NO_CONTROL_NOTE}</p>",
+        f"<h3>What STDP does to the weights: {html.escape(view.answer.ratio_int)}, its best "
+        f"run (#{view.answer.trial_number})</h3>",
+    ]
+    rows = stdp.diagnostics(view.curves, view.answer)
+    if rows.empty:
+        parts.append("<p class=note>No STDP diagnostics recorded for this run.</p>")
+        return "\n".join(parts)
+    figure = stdp.diagnostics_figure(rows, f"{view.name}: STDP diagnostics per layer")
+    parts.append(_figure_html(figure, f"stdp-{view.name}"))
+    parts.append(_table(stdp.DIAGNOSTICS_HEADER, stdp.last_epoch_rows(rows))
+                 + f"<p class=note>{stdp.DIAGNOSTICS_NOTE}</p>")
     return "\n".join(parts)
 
 
@@ -232,11 +276,12 @@ def _headline(best: Best) -> str:
     seeds = f"{best.n_seeds} seed{'s' if best.n_seeds != 1 else ''}"
     images = f" on {best.val_size} validation images" if best.val_size else ""
     test = "—" if best.test_acc is None else f"{best.test_acc:.4f}"
-    peers = ", ".join(f"{p.ratio_int} (p {p.p:.2f})" for p in best.indistinguishable)
+    peers = ", ".join(f"{label(p.ratio_int, p.params)} (p {p.p:.2f})"
+                      for p in best.indistinguishable)
     shares = ", ".join(f"{x:.3f}" for x in best.ratio)
     return (
-        f"<p><b>Best ratio {best.ratio_int}</b> ({shares}): val acc "
-        f"{_interval(best.val_acc, best.ci)} over {seeds}{images}, test acc {test}, "
+        f"<p><b>Best ratio {html.escape(label(best.ratio_int, best.params))}</b> ({shares}): "
+        f"val acc {_interval(best.val_acc, best.ci)} over {seeds}{images}, test acc {test}, "
         f"sweep {html.escape(best.sweep)}.<br>"
         f"Cannot be told apart from it (95%): {html.escape(peers or 'none')}.<br>"
         f"Against pure STBP: {html.escape(best.verdict)}.</p>"
@@ -250,7 +295,7 @@ def _top_table(summary: pd.DataFrame) -> str:
     header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean ± 95% CI)",
               "lower bound (ranks)", "vs best", "test acc (mean)", "best run"]
     rows = [
-        [str(rank + 1), row["ratio_int"], _fractions_text(row), row["sweep"],
+        [str(rank + 1), label(row["ratio_int"], row["params"]), _fractions_text(row), row["sweep"],
          str(row["n_seeds"]), _mean_ci(row), _number(row["score"]), _versus(row),
          _number(row["test_acc"]),
          f"#{row['trial_number']} {'' if pd.isna(row['trial_id']) else row['trial_id']}"]
@@ -335,8 +380,15 @@ def _importances_html(storage, studies: list[str]) -> str:
         for name in studies:
             study = optuna.load_study(study_name=name, storage=rdb)
             done = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+            # Frozen controls are another config than their ratio's: not the search's data.
+            full = [t for t in done
+                    if t.user_attrs.get("full_run") and not t.user_attrs.get("overrides")]
+            # Searched params count where every run has them (pure STBP's baseline runs
+            # at the spec's own settings lacks them).
+            params = [set(t.user_attrs.get("params") or {}) for t in full]
+            searched = set.intersection(*params) if params else set()
             scratch = optuna.create_study(direction="maximize")
-            scratch.add_trials([_as_shares(t) for t in done if t.user_attrs.get("full_run")])
+            scratch.add_trials([_as_shares(t, searched) for t in full])
             importances, problem = _importances(scratch)
             if problem:
                 parts.append(f"<p class=note>{html.escape(name)}: {html.escape(problem)}</p>")
@@ -348,8 +400,9 @@ def _importances_html(storage, studies: list[str]) -> str:
     return "\n".join(parts)
 
 
-def _as_shares(trial):
-    """The trial with the ratio's three shares as its parameters.
+def _as_shares(trial, searched: set[str]):
+    """The trial with the ratio's three shares, and the ``searched`` params, as its
+    parameters.
 
     Sweeps search through their own parametrization (three uniforms, or one lattice
     category); importances of the STDP, STBP and STDP-STBP shares are what a reader asks.
@@ -359,8 +412,14 @@ def _as_shares(trial):
     share = optuna.distributions.FloatDistribution(0.0, 1.0)
     fracs = fractions(trial.user_attrs["ratio"])
     return optuna.trial.create_trial(
-        params={f"{label} share": float(f) for label, f in zip(LABELS, fracs, strict=True)},
-        distributions={f"{label} share": share for label in LABELS},
+        params={
+            **{f"{label} share": float(f) for label, f in zip(LABELS, fracs, strict=True)},
+            **{name: trial.params[name] for name in searched},
+        },
+        distributions={
+            **{f"{label} share": share for label in LABELS},
+            **{name: trial.distributions[name] for name in searched},
+        },
         value=trial.values[0],  # validation accuracy, the first objective
     )
 

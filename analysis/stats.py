@@ -1,9 +1,10 @@
 """Seed statistics per ratio, as pandas: the one rule of ``results.ranking`` on a trials frame.
 
 A ratio is judged on full runs only (the ``full_run`` column is ``results.runs.is_full_run``).
-Runs of the same ratio within one sweep — other seeds, the confirmation stage — are pooled:
-runs sharing a seed are averaged first, then the mean and the rule's 95% interval are taken
-over seeds, and ratios are ranked by the interval's lower end (see ``results.ranking``).
+Runs of the same ratio and searched params within one sweep — other seeds, the confirmation
+stage — are pooled: runs sharing a seed are averaged first, then the mean and the rule's 95%
+interval are taken over seeds, and ratios are ranked by the interval's lower end (see
+``results.ranking``). Frozen controls are not ranked; they measure ``stdp_effect``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from results.runs import Run
 
 SUMMARY_COLUMNS = [
     "dataset", "sweep", "study", "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int",
-    "n_seeds", "seeds", "val_acc", "val_ci_low", "val_ci_high", "score", "p_vs_best",
+    "params", "n_seeds", "seeds", "val_acc", "val_ci_low", "val_ci_high", "score", "p_vs_best",
     "indistinguishable", "test_acc", "trial_id", "trial_number", "checkpoint",
     "energy_pj_per_sample",
 ]
@@ -30,27 +31,31 @@ def full_runs(trials: pd.DataFrame) -> pd.DataFrame:
 
 def rank_trials(trials: pd.DataFrame, max_energy: float | None = None) -> Ranking:
     """``results.ranking.rank`` over the full runs of a trials frame (``load_trials``)."""
+    return rank(runs_of(trials), max_energy=max_energy)
+
+
+def runs_of(trials: pd.DataFrame) -> list[Run]:
+    """The ``results.runs.Run`` of every full run of a trials frame."""
     runs = full_runs(trials).dropna(subset=["val_acc"])
-    return rank(
-        (
-            Run(
-                dataset=row.dataset,
-                sweep=row.sweep,
-                study=row.study,
-                ratio=(row.ratio_stdp, row.ratio_stbp, row.ratio_stdp_stbp),
-                seed=int(row.seed),
-                val_acc=row.val_acc,
-                test_acc=_or_none(row.test_acc),
-                energy_pj_per_sample=_or_none(row.energy_pj_per_sample),
-                val_size=None if math.isnan(row.val_size) else int(row.val_size),
-                trial_number=int(row.trial_number),
-                trial_id=_or_none(row.trial_id),
-                checkpoint=_or_none(row.checkpoint),
-            )
-            for row in runs.itertuples()
-        ),
-        max_energy=max_energy,
-    )
+    return [
+        Run(
+            dataset=row.dataset,
+            sweep=row.sweep,
+            study=row.study,
+            ratio=(row.ratio_stdp, row.ratio_stbp, row.ratio_stdp_stbp),
+            seed=int(row.seed),
+            val_acc=row.val_acc,
+            test_acc=_or_none(row.test_acc),
+            energy_pj_per_sample=_or_none(row.energy_pj_per_sample),
+            val_size=None if math.isnan(row.val_size) else int(row.val_size),
+            trial_number=int(row.trial_number),
+            trial_id=_or_none(row.trial_id),
+            checkpoint=_or_none(row.checkpoint),
+            params=row.params,
+            overrides=row.overrides,
+        )
+        for row in runs.itertuples()
+    ]
 
 
 def summarize_ratios(trials: pd.DataFrame) -> pd.DataFrame:

@@ -33,10 +33,12 @@ OPTUNA_TABLES = {"studies", "trials", "trial_user_attributes", "version_info"}
 
 # ``full_run``: the trial counts for the ranking (``results.runs.is_full_run``). Energy
 # columns are NaN for sweeps that predate energy counting, ``val_size`` for sweeps that
-# predate recording it.
+# predate recording it. ``params`` (searched TrainConfig values) and ``overrides`` (a
+# variant's changes, e.g. the frozen control's) are dicts, {} for none.
 TRIAL_COLUMNS = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "role", "state",
-    "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int", "seed", "epochs_planned",
+    "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int", "params", "overrides", "seed",
+    "epochs_planned",
     "epochs_completed", "full_run", "val_acc", "val_size", "test_acc", "seconds",
     "spike_rates", "checkpoint", "trial_dir", *ENERGY_KEYS,
 ]
@@ -258,6 +260,8 @@ def _add_trial(record: StudyRecords, trial) -> None:
         "ratio_stbp": fracs[1],
         "ratio_stdp_stbp": fracs[2],
         "ratio_int": closest_int_ratio(fracs),
+        "params": attrs.get("params") or {},
+        "overrides": attrs.get("overrides") or {},
         "seed": attrs.get("seed"),
         "epochs_planned": attrs.get("epochs_planned"),
         "epochs_completed": attrs.get("epochs_completed"),

@@ -8,6 +8,7 @@ No torch and no Ray: every side of the house can import it.
 - ``ratios``: when two stored ratios are the same ratio, and its ``a:b:c`` name;
 - ``runs``: which trials count (full runs) and what each contributes;
 - ``ranking``: the one best-ratio rule and how sure it is (``rank``, ``Best``);
+- ``effect``: what STDP adds at a ratio, against its frozen control paired by seed;
 - ``pareto``: the accuracy-versus-energy front;
 - ``tdist``: Student's t without SciPy's import cost; ``errors``: ``StoreError``.
 
@@ -15,5 +16,5 @@ Example::
 
     from results.ranking import rank
     ranking = rank(runs)          # runs: results.runs.Run, one per full run
-    ranking.best.ratio_int, ranking.best.ci, ranking.best.vs_stbp
+    ranking.best.ratio_int, ranking.best.ci, ranking.best.vs_stbp, ranking.best.stdp_effect
 """

@@ -24,6 +24,13 @@ One pooled ``s`` per sweep, rather than each ratio's own SD, is what a confirmat
 of 2–3 seeds can support: a 3-seed SD is itself uncertain by ±50%, and the confirmed ratios
 (the top ones and pure STBP) are where the spread is measured.
 
+**Which runs pool.** A ratio's runs pool when they also share their searched params (spec
+``search.params``, e.g. ``stdp_lr``): a ratio at two step sizes is two configs, each ranked
+on its own, and the answer names the params it was best with. A confirmation run re-runs
+its source trial's params, so it pools with it. Runs with ``overrides`` (the frozen control)
+measure another config at the same ratio and are never ranked: the best's ``stdp_effect``
+(``results.effect``) compares it with its control, seed by seed.
+
 **How sure.** Two ratios differ significantly when the t-test of their means (standard
 error ``√(s_a²/n_a + s_b²/n_b)``, the smaller of their ``df``) gives ``p < 0.05``;
 ``indistinguishable`` lists the ratios whose gap to the best is not significant, and
@@ -37,15 +44,29 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import mean
+from typing import Any
 
 from pydantic import BaseModel
 
+from .effect import StdpEffect, stdp_effects
 from .ratios import PURE_STBP, Shares, closest_int_ratio, ratio_key
-from .runs import Run
+from .runs import Config, Run, config_of, params_key, seed_means
 from .tdist import t_quantile, two_sided_p
 
 CONFIDENCE = 0.95
 ALPHA = 1.0 - CONFIDENCE
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """Searched params as people read them: ``stdp_lr 0.0123, lr 0.002``."""
+    return ", ".join(
+        f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(params.items())
+    )
+
+
+def label(ratio_int: str, params: dict[str, Any]) -> str:
+    """A config as people read it: ``1:6:2``, or ``1:6:2 (stdp_lr 0.0123)``."""
+    return f"{ratio_int} ({params_text(params)})" if params else ratio_int
 
 
 class RatioStats(BaseModel):
@@ -56,6 +77,8 @@ class RatioStats(BaseModel):
     study: str
     ratio: Shares
     ratio_int: str
+    # The searched TrainConfig values it ran with ({} when the spec searches none).
+    params: dict[str, Any] = {}
     n_seeds: int
     seeds: list[int]
     val_acc: float
@@ -67,6 +90,10 @@ class RatioStats(BaseModel):
     trial_number: int | None
     trial_id: str | None
     checkpoint: str | None
+
+    @property
+    def config(self) -> Config:
+        return config_of(self.study, self.ratio, self.params)
 
 
 class Standing(RatioStats):
@@ -85,6 +112,7 @@ class Peer(BaseModel):
 
     ratio: Shares
     ratio_int: str
+    params: dict[str, Any] = {}
     study: str
     n_seeds: int
     val_acc: float
@@ -110,6 +138,8 @@ class Best(RatioStats):
     indistinguishable: list[Peer]
     vs_stbp: VsSTBP | None
     verdict: str
+    # STDP minus its frozen control at this config, paired by seed (None: no control ran).
+    stdp_effect: StdpEffect | None
 
     def describe(self) -> list[str]:
         """The answer in words, the same in the sweep summary and ``biril best``."""
@@ -118,15 +148,30 @@ class Best(RatioStats):
         seeds = f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
         images = f", {self.val_size} validation images" if self.val_size else ""
         test = f", test {100 * self.test_acc:.2f}%" if self.test_acc is not None else ""
-        peers = ", ".join(f"{p.ratio_int} (p {p.p:.2f})" for p in self.indistinguishable)
+        peers = ", ".join(f"{label(p.ratio_int, p.params)} (p {p.p:.2f})"
+                          for p in self.indistinguishable)
+        params = [f"params       {params_text(self.params)} (searched with the ratio)"]
         return [
             f"best ratio   {self.ratio_int} (STDP : STBP : STDP-STBP = {shares}), "
             f"sweep {self.sweep}",
             f"             val {100 * self.val_acc:.2f}%{ci} (mean, 95% CI) over {seeds}"
             f"{images}{test}",
+            *(params if self.params else []),
             f"tied with    {peers or 'none: every other ratio is significantly below it'}",
             f"vs STBP      {self.verdict}",
+            f"stdp effect  {self.effect_text()}",
         ]
+
+    def effect_text(self) -> str:
+        """What STDP adds here against its frozen control, or why that is not measured."""
+        if self.stdp_effect is not None:
+            return self.stdp_effect.describe()
+        if self.ratio[0] == 0 and self.ratio[2] == 0:
+            return f"none: {self.ratio_int} runs no STDP iterations, so it has no frozen twin"
+        return (
+            f"not measured: no frozen control ran at {self.ratio_int} "
+            "(search.confirm.controls: true runs one for each confirmed ratio)"
+        )
 
 
 @dataclass(frozen=True)
@@ -148,21 +193,24 @@ class Ranking:
 
 
 def rank(runs: Iterable[Run], max_energy: float | None = None) -> Ranking:
-    """Rank the ratios of these full runs by the rule (module docstring); the best first.
+    """Rank the configs of these full runs by the rule (module docstring); the best first.
 
     ``max_energy`` (pJ per validation sample): only ratios whose mean energy is within it
-    compete (the noise is still measured on every ratio of the sweep).
+    compete (the noise is still measured on every ratio of the sweep). Variant runs
+    (``overrides``) are not ranked; the frozen controls among them give ``stdp_effect``.
     """
-    groups: dict[tuple[str, Shares], list[Run]] = defaultdict(list)
+    runs = list(runs)
+    groups: dict[Config, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[(run.study, ratio_key(run.ratio))].append(run)
-    per_seed = {key: _seed_means(group) for key, group in groups.items()}
+        if not run.overrides:
+            groups[config_of(run.study, run.ratio, run.params)].append(run)
+    per_seed = {key: seed_means(group) for key, group in groups.items()}
     noise = {
         study: _noise(
-            [seeds for (s, _), seeds in per_seed.items() if s == study],
-            [r for (s, _), group in groups.items() if s == study for r in group],
+            [seeds for (s, _, _), seeds in per_seed.items() if s == study],
+            [r for (s, _, _), group in groups.items() if s == study for r in group],
         )
-        for study in {s for s, _ in groups}
+        for study in {s for s, _, _ in groups}
     }
     standings = [_standing(group, per_seed[key], noise[key[0]]) for key, group in groups.items()]
     if max_energy is not None:
@@ -178,20 +226,21 @@ def rank(runs: Iterable[Run], max_energy: float | None = None) -> Ranking:
     for other in standings[1:]:
         gap = _compare(top, other, noise)
         other.p_vs_best = None if gap is None else gap[2]
-    stbp = groups.get((top.study, ratio_key(PURE_STBP)))
+    stbp = _stbp_config(per_seed, top.study)
     stbp_standing = (
-        _standing(stbp, per_seed[(top.study, ratio_key(PURE_STBP))], noise[top.study])
-        if stbp
-        else None
+        _standing(groups[stbp], per_seed[stbp], noise[top.study]) if stbp else None
     )
-    return Ranking(standings, _best(top, standings, stbp_standing, noise), noise)
+    effect = stdp_effects(runs).get(top.config)
+    return Ranking(standings, _best(top, standings, stbp_standing, noise, effect), noise)
 
 
-def _seed_means(group: list[Run]) -> dict[int, float]:
-    by_seed: dict[int, list[float]] = defaultdict(list)
-    for run in group:
-        by_seed[run.seed].append(run.val_acc)
-    return {seed: mean(values) for seed, values in sorted(by_seed.items())}
+def _stbp_config(per_seed: dict[Config, dict[int, float]], study: str) -> Config | None:
+    """Pure STBP of the sweep: at the spec's own settings (no searched params) where it ran
+    there, which is how the confirmation stage runs it; else its config with most seeds."""
+    stbp = [k for k in per_seed if k[0] == study and k[1] == ratio_key(PURE_STBP)]
+    if not stbp:
+        return None
+    return max(stbp, key=lambda k: (k[2] == params_key({}), len(per_seed[k])))
 
 
 def _noise(seed_means: list[dict[int, float]], runs: list[Run]) -> Noise:
@@ -230,6 +279,7 @@ def _standing(group: list[Run], seeds: dict[int, float], noise: Noise) -> Standi
         study=first.study,
         ratio=first.ratio,
         ratio_int=closest_int_ratio(first.ratio),
+        params=first.params,
         n_seeds=n,
         seeds=list(seeds),
         val_acc=m,
@@ -261,12 +311,17 @@ def _compare(a: Standing, b: Standing, noise: dict[str, Noise]) -> tuple | None:
 
 
 def _best(
-    top: Standing, standings: list[Standing], stbp: Standing | None, noise: dict[str, Noise]
+    top: Standing,
+    standings: list[Standing],
+    stbp: Standing | None,
+    noise: dict[str, Noise],
+    effect: StdpEffect | None,
 ) -> Best:
     peers = [
         Peer(
             ratio=s.ratio,
             ratio_int=s.ratio_int,
+            params=s.params,
             study=s.study,
             n_seeds=s.n_seeds,
             val_acc=s.val_acc,
@@ -290,6 +345,7 @@ def _best(
         indistinguishable=peers,
         vs_stbp=vs_stbp,
         verdict=verdict,
+        stdp_effect=effect,
     )
 
 

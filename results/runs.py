@@ -8,16 +8,28 @@ a failed one has none. Optuna trials are read by duck typing (``state.name``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from statistics import mean
 from typing import Any
 
-from .ratios import Shares, fractions
+from .ratios import Shares, fractions, ratio_key
 from .schema import ENERGY
+
+# What makes runs one config: their sweep (study), ratio and searched params.
+Config = tuple[str, Shares, str]
 
 
 @dataclass(frozen=True)
 class Run:
-    """One full run: its sweep, ratio, seed and what it measured."""
+    """One full run: its sweep, ratio, seed and what it measured.
+
+    ``params`` are the searched ``TrainConfig`` values it ran with (spec ``search.params``),
+    ``overrides`` what a confirmation variant changed (the frozen control's
+    ``{"stdp_lr": 0}``): both part of which config it measured, beside the ratio.
+    """
 
     dataset: str
     sweep: str
@@ -31,6 +43,26 @@ class Run:
     trial_number: int | None = None
     trial_id: str | None = None
     checkpoint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A config's searched params (or overrides) as one hashable, order-free value."""
+    return json.dumps(params, sort_keys=True)
+
+
+def config_of(study: str, ratio: Any, params: dict[str, Any]) -> Config:
+    """The config a run (or a ratio's standing) measured."""
+    return study, ratio_key(ratio), params_key(params)
+
+
+def seed_means(runs: Iterable[Run]) -> dict[int, float]:
+    """Validation accuracy per seed, runs sharing a seed averaged (so it counts once)."""
+    by_seed: dict[int, list[float]] = defaultdict(list)
+    for run in runs:
+        by_seed[run.seed].append(run.val_acc)
+    return {seed: mean(values) for seed, values in sorted(by_seed.items())}
 
 
 def is_full_run(trial: Any) -> bool:
@@ -66,4 +98,6 @@ def run_of(trial: Any, dataset: str, sweep: str, study: str) -> Run | None:
         trial_number=trial.number,
         trial_id=attrs.get("trial_id"),
         checkpoint=attrs.get("checkpoint"),
+        params=dict(attrs.get("params") or {}),
+        overrides=dict(attrs.get("overrides") or {}),
     )

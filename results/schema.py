@@ -25,6 +25,13 @@ ENERGY_KEYS = (
 # One entry of a trial's ``curve`` per epoch; epochs from checkpoints that predate the
 # energy keys lack them.
 CURVE_ENERGY_KEYS = ("energy_pj_per_sample", "sops_per_sample")
+# Per STDP-updated layer and epoch (``biril.diagnostics``): the mean relative change
+# ``‖ΔW‖/‖W‖`` of the epoch's STDP steps and of its gradient steps, the mean |cosine| over
+# pairs of the layer's output filters, and the cosine of the weights with their initial value.
+# A curve entry's ``stdp`` is ``{layer name: {key: value}}``; epochs from checkpoints that
+# predate it lack it.
+STDP_KEYS = ("stdp_step", "grad_step", "filter_cos", "init_cos")
+CURVE_STDP = "stdp"
 CURVE_KEYS = (
     "epoch",
     "val_acc",
@@ -34,6 +41,7 @@ CURVE_KEYS = (
     "epoch_seconds",
     "samples_per_s",
     *CURVE_ENERGY_KEYS,
+    CURVE_STDP,
 )
 
 # Every trial's user attributes.
@@ -43,9 +51,11 @@ TRIAL_ATTRS = {
     "trial_id": "Ray Tune's trial id",
     "trial_dir": "the trial's Tune folder",
     "stage": "search | confirm",
-    "role": "why it ran: search | confirm (a top ratio, more seeds) | stbp_baseline",
+    "role": "why it ran: search | confirm (a top ratio, more seeds) | stbp_baseline | "
+    "stdp_control (a confirmed ratio's frozen twin)",
     "seed": "training seed",
     "ratio": "[stdp, stbp, stdp_stbp] shares summing to 1",
+    "params": "the searched TrainConfig fields (spec search.params) and their values ({} for none)",
     "overrides": "TrainConfig fields a confirmation variant changes ({} for none)",
     "confirms": "confirmation runs: the search trial whose ratio it re-runs (None: fixed ratio)",
     "epochs_planned": "epochs the trial was to train",
@@ -66,9 +76,13 @@ TRIAL_ATTRS = {
 REQUIRED_TRIAL_ATTRS = ("ratio", "seed", "stage", "full_run", "epochs_completed")
 
 STAGES = ("search", "confirm")
-# A confirmation trial's role: a top ratio re-run with another seed, or pure STBP run
-# with the same seeds as the top ratios so "does it beat STBP?" rests on seeds both sides.
+# A confirmation trial's role: a top ratio re-run with another seed, pure STBP run with the
+# same seeds as the top ratios so "does it beat STBP?" rests on seeds both sides, or a top
+# ratio's frozen control: the same config and seeds with ``CONTROL_OVERRIDES``.
 ROLE_SEARCH, ROLE_CONFIRM, ROLE_STBP_BASELINE = "search", "confirm", "stbp_baseline"
+ROLE_CONTROL = "stdp_control"
+# The frozen control: the same schedule with conv weights untouched in STDP iterations.
+CONTROL_OVERRIDES = {"stdp_lr": 0}
 
 # The study's objectives: validation accuracy first, always.
 VAL_ACC = "val_acc"

@@ -4,42 +4,52 @@ A search runs every ratio once, on ``train.seed``. The confirmation stage then r
 
 - each of the ``top_k`` searched ratios again on the extra seeds (role ``confirm``), so
   the best one is a mean over seeds rather than one lucky run; and
+- with ``controls``, each of those ratios' frozen twin (``overrides={"stdp_lr": 0}``, role
+  ``stdp_control``) on the search seed and the extra seeds, with the searched params of the
+  ratio's trial, so "what does STDP add here?" is a difference paired by seed. A ratio
+  with no STDP share (pure STBP) has no twin: stdp_lr changes nothing there;
 - pure STBP ``0:1:0`` on the same seeds as those ratios — the search seed too, unless the
-  search already ran it to the end there (role ``stbp_baseline``) — so "does it beat plain
-  STBP?" rests on several seeds on both sides.
+  search already ran it to the end there at the spec's own settings (role
+  ``stbp_baseline``) — so "does it beat plain STBP?" rests on several seeds on both sides.
 
-Each run is a ``ConfirmRun`` identified by (ratio, seed, overrides): a run already in the
-study under that identity is never run twice, so a top ratio that is pure STBP needs no
-separate baseline, and a resumed sweep runs exactly what is missing. Another variant (for
-example a ratio's frozen-STDP control, ``overrides={"stdp_lr": 0}``) is one more entry
-in ``Confirmation.plan``.
+Each run is a ``ConfirmRun`` identified by (ratio, searched params, seed, overrides): a
+run already in the study under that identity is never run twice, so a top ratio that is
+pure STBP needs no separate baseline, and a resumed sweep runs exactly what is missing.
+A confirmation run re-runs its source trial's Optuna parameters, the searched
+``TrainConfig`` params (spec ``search.params``) among them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from results.ratios import PURE_STBP, Shares, fractions, ratio_key
-from results.runs import accuracy, is_full_run
-from results.schema import ROLE_CONFIRM, ROLE_STBP_BASELINE
+from results.runs import accuracy, is_full_run, params_key
+from results.schema import CONTROL_OVERRIDES, ROLE_CONFIRM, ROLE_CONTROL, ROLE_STBP_BASELINE
 
 from .spec import SweepSpec
 
-Identity = tuple[Shares, int, str]
+Identity = tuple[Shares, str, int, str]
 
 
-def identity(ratio: Any, seed: int, overrides: dict[str, Any]) -> Identity:
-    """What makes two runs the same run: ratio, seed and the config they change."""
-    return ratio_key(ratio), int(seed), json.dumps(overrides, sort_keys=True)
+def identity(
+    ratio: Any, seed: int, overrides: dict[str, Any], params: dict[str, Any]
+) -> Identity:
+    """What makes two runs the same run: ratio, searched params, seed, what they change."""
+    return ratio_key(ratio), params_key(params), int(seed), params_key(overrides)
 
 
 def identity_of(t: FrozenTrial) -> Identity:
     a = t.user_attrs
-    return identity(a["ratio"], a["seed"], a.get("overrides") or {})
+    return identity(a["ratio"], a["seed"], a.get("overrides") or {}, searched(t))
+
+
+def searched(t: FrozenTrial) -> dict[str, Any]:
+    """The trial's searched ``TrainConfig`` values ({} for none)."""
+    return dict(t.user_attrs.get("params") or {})
 
 
 @dataclass(frozen=True)
@@ -58,10 +68,12 @@ class ConfirmRun:
 
     @property
     def identity(self) -> Identity:
-        return identity(self.ratio, self.seed, self.overrides)
+        searched_params = searched(self.source) if self.source is not None else {}
+        return identity(self.ratio, self.seed, self.overrides, searched_params)
 
     @property
     def params(self) -> dict[str, Any]:
+        """The Optuna parameters it is enqueued with: its source trial's, ratio included."""
         return dict(self.source.params) if self.source is not None else {}
 
     def user_attrs(self) -> dict[str, Any]:
@@ -78,11 +90,13 @@ class ConfirmRun:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """The spec's confirmation stage: ``top_k`` ratios, the extra ``seeds``, the search seed."""
+    """The spec's confirmation stage: ``top_k`` ratios, the extra ``seeds``, the search seed,
+    and whether the top ratios' frozen ``controls`` run."""
 
     top_k: int
     seeds: tuple[int, ...]
     search_seed: int
+    controls: bool = False
 
     @classmethod
     def of(cls, spec: SweepSpec) -> Confirmation | None:
@@ -90,10 +104,11 @@ class Confirmation:
         if c is None:
             return None
         base = spec.train.seed
-        return cls(c.top_k, tuple(base + i for i in range(1, c.seeds + 1)), base)
+        return cls(c.top_k, tuple(base + i for i in range(1, c.seeds + 1)), base, c.controls)
 
     def plan(self, search: list[FrozenTrial], pending: int = 0) -> list[ConfirmRun]:
-        """Every confirmation run that is certain now: the top ratios', then pure STBP's.
+        """Every confirmation run that is certain now: the top ratios', their frozen
+        controls, then pure STBP's.
 
         With ``pending`` search trials still running, only the ratios ranked above
         ``top_k − pending`` are certain to stay in the top ``k`` (each running trial can
@@ -101,12 +116,24 @@ class Confirmation:
         otherwise idle until the last search trial ends, and confirm exactly what waiting
         would have. Pure STBP's extra seeds are certain from the start.
         """
-        top = [
+        top = self._top(search, self.top_k - pending)
+        confirms = [
             ConfirmRun(ROLE_CONFIRM, fractions(t.user_attrs["ratio"]), seed, source=t)
-            for t in self._top(search, self.top_k - pending)
+            for t in top
             for seed in self.seeds
         ]
-        return top + self._stbp(search)
+        return confirms + self._controls(top) + self._stbp(search)
+
+    def _controls(self, top: list[FrozenTrial]) -> list[ConfirmRun]:
+        """Each top ratio's frozen twin on all its seeds (none for a ratio without STDP)."""
+        if not self.controls:
+            return []
+        return [
+            ConfirmRun(ROLE_CONTROL, ratio, seed, source=t, overrides=dict(CONTROL_OVERRIDES))
+            for t in top
+            if (ratio := fractions(t.user_attrs["ratio"]))[0] + ratio[2] > 0
+            for seed in (self.search_seed, *self.seeds)
+        ]
 
     def missing(self, trials: list[FrozenTrial]) -> list[ConfirmRun]:
         """The runs of the finished search's plan that are not in the study."""
@@ -116,31 +143,34 @@ class Confirmation:
         return [run for run in self.plan(search) if run.identity not in have]
 
     def _top(self, search: list[FrozenTrial], keep: int) -> list[FrozenTrial]:
-        """The best ``keep`` searched ratios, one trial each: full runs first, then by
-        validation accuracy (which of them the search measured best, once each)."""
+        """The best ``keep`` searched configs (ratio and searched params), one trial each:
+        full runs first, then by validation accuracy (the search measured each once)."""
         if keep <= 0:
             return []
         done = [t for t in search if t.state == TrialState.COMPLETE and t.values]
         done.sort(key=lambda t: (bool(t.user_attrs.get("full_run")), accuracy(t)), reverse=True)
         best, seen = [], set()
         for t in done:
-            key = ratio_key(t.user_attrs["ratio"])
+            key = (ratio_key(t.user_attrs["ratio"]), params_key(searched(t)))
             if key not in seen:
                 seen.add(key)
                 best.append(t)
         return best[:keep]
 
     def _stbp(self, search: list[FrozenTrial]) -> list[ConfirmRun]:
-        """Pure STBP on the extra seeds, and on the search seed unless the search ran it
-        there to the end (undecided while that search trial still runs)."""
+        """Pure STBP at the spec's own settings on the extra seeds, and on the search seed
+        unless the search ran it there to the end with no searched params (undecided while
+        that search trial still runs)."""
         seeds = list(self.seeds)
         stbp = ratio_key(PURE_STBP)
-        searched = [
+        same = [
             t
             for t in search
-            if "ratio" in t.user_attrs and ratio_key(t.user_attrs["ratio"]) == stbp
+            if "ratio" in t.user_attrs
+            and ratio_key(t.user_attrs["ratio"]) == stbp
+            and not searched(t)
         ]
-        finished = not any(t.state == TrialState.RUNNING for t in searched)
-        if finished and not any(is_full_run(t) for t in searched):
+        finished = not any(t.state == TrialState.RUNNING for t in same)
+        if finished and not any(is_full_run(t) for t in same):
             seeds.insert(0, self.search_seed)
         return [ConfirmRun(ROLE_STBP_BASELINE, PURE_STBP, seed) for seed in seeds]

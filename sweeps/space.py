@@ -10,6 +10,10 @@ projecting onto the bounded set.
 
 ``lattice`` is the paper's grid: ``a:b:c`` with ``a + b + c = N``, one categorical
 parameter whose choices are the points inside the bounds.
+
+A spec's ``search.params`` add dimensions over ``TrainConfig`` fields (``stdp_lr`` from
+1e-3 to 1e-1 on a log scale, say), one Optuna parameter each, named for its field and
+searched jointly with the ratio's by the same sampler.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from biril import Ratio
 from results.schema import ROLE_SEARCH
 
 from .simplex import SHARES, Bounds, lattice_points
-from .spec import SweepSpec
+from .spec import Param, SweepSpec, number_type
 
 U_LOW = 1e-12  # u = 0 would be x = +inf; the FAQ's (0, 1] interval, closed at a tiny number
 U_PARAMS = tuple(f"u_{s}" for s in SHARES)
@@ -87,6 +91,19 @@ def on_lattice(ratio: str, total: int) -> str | None:
     return ":".join(str(round(x)) for x in scaled)
 
 
+def suggest_params(trial, params: dict[str, Param]) -> dict[str, Any]:
+    """Each searched ``TrainConfig`` field's value for this trial (Optuna names it alike)."""
+    values = {}
+    for name, p in params.items():
+        if p.choices is not None:
+            values[name] = trial.suggest_categorical(name, p.choices)
+        elif number_type(name) is int:
+            values[name] = trial.suggest_int(name, int(p.low), int(p.high), log=p.log)
+        else:
+            values[name] = trial.suggest_float(name, p.low, p.high, log=p.log)
+    return values
+
+
 def warm_start_params(spec: SweepSpec) -> tuple[list[dict[str, Any]], list[str]]:
     """Optuna parameters of the spec's warm-start ratios, and the ratios that do not fit.
 
@@ -116,13 +133,15 @@ def warm_start_params(spec: SweepSpec) -> tuple[list[dict[str, Any]], list[str]]
 class RatioSpace:
     """Optuna define-by-run search space: suggests a ratio, returns it for the trial config.
 
-    A search trial suggests its ratio; a confirmation trial (enqueued by the searcher)
-    re-runs a searched trial's parameters, or, with no source trial (``confirms`` None),
-    runs the fixed ``ratio`` of its user attributes without suggesting anything (pure
-    STBP may lie outside the searched bounds). Returns the constants Tune merges into the
-    trial's config: ``ratio`` (three fractions), ``ratio_parts`` (what the trainer gets: the
-    lattice's integers, so ``order: blocked`` works there), ``seed``, ``stage``, ``role``
-    and ``overrides`` (``TrainConfig`` fields a confirmation variant changes).
+    A search trial suggests its ratio and the spec's ``search.params``; a confirmation
+    trial (enqueued by the searcher) re-runs a searched trial's parameters, or, with no
+    source trial (``confirms`` None), runs the fixed ``ratio`` of its user attributes at the
+    spec's own settings without suggesting anything (pure STBP may lie outside the searched
+    bounds). Returns the constants Tune merges into the trial's config: ``ratio`` (three
+    fractions), ``ratio_parts`` (what the trainer gets: the lattice's integers, so ``order:
+    blocked`` works there), ``seed``, ``stage``, ``role``, ``params`` (the searched
+    ``TrainConfig`` values) and ``overrides`` (``TrainConfig`` fields a confirmation
+    variant changes, applied over ``params``).
     """
 
     def __init__(self, spec: SweepSpec) -> None:
@@ -130,12 +149,18 @@ class RatioSpace:
         self.bounds = spec.search.bounds
         self.lattice = lattice_points(spec.search.lattice.total, self.bounds)
         self.seed = spec.train.seed
+        self.params = spec.search.params
+
+    @staticmethod
+    def fixed(trial) -> bool:
+        """A confirmation run of a fixed ratio (no source trial): nothing is suggested."""
+        attrs = trial.user_attrs
+        return attrs.get("stage") == "confirm" and attrs.get("confirms") is None
 
     def parts(self, trial) -> list[float]:
         """The suggested ratio: lattice integers ``[a, b, c]``, else simplex fractions."""
-        attrs = trial.user_attrs
-        if attrs.get("stage") == "confirm" and attrs.get("confirms") is None:
-            return list(attrs["ratio"])
+        if self.fixed(trial):
+            return list(trial.user_attrs["ratio"])
         if self.space == "lattice":
             point = trial.suggest_categorical(LATTICE_PARAM, self.lattice)
             return [int(x) for x in point.split(":")]
@@ -151,6 +176,7 @@ class RatioSpace:
             "role": attrs.get("role", ROLE_SEARCH),
             "seed": int(attrs.get("seed", self.seed)),
             "ratio": ratio,
+            "params": {} if self.fixed(trial) else suggest_params(trial, self.params),
             "overrides": dict(attrs.get("overrides") or {}),
         }
         for key, value in identity.items():

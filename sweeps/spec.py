@@ -8,6 +8,7 @@ instead of after the cluster has spun up.
 from __future__ import annotations
 
 import re
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,14 @@ SWEEP_OWNED = {
     "output_dir": "each trial checkpoints into its own Tune trial folder",
     "resume_from": "trials resume from their Tune checkpoint",
 }
+# Trial fields a spec's search.params may not vary, and why.
+NOT_SEARCHABLE = {
+    **SWEEP_OWNED,
+    "seed": "the sweep sets each trial's seed (train.seed, then the confirmation seeds)",
+    "dataset": "a sweep is over one dataset",
+    "epochs": "early stopping and full runs count epochs against train.epochs",
+    "device": "trials use the device Ray assigns them",
+}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -65,6 +74,53 @@ class Confirm(_Model):
 
     top_k: int = Field(2, ge=1)
     seeds: int = Field(2, ge=1)
+    # Each confirmed ratio also runs its frozen twin (stdp_lr 0: the same schedule with the
+    # conv weights untouched in STDP iterations) on all its seeds, so the summary can say
+    # what STDP adds there (``stdp_effect``). A ratio with no STDP share has no twin.
+    controls: bool = False
+
+
+class Param(_Model):
+    """One more search dimension, a ``TrainConfig`` field searched jointly with the ratio.
+
+    A range ``low``..``high`` (``log: true`` for a log scale) for a number field — whole
+    numbers for an integer field — or a list of ``choices`` for any field.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[str | bool | int | float | None] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> Param:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.log:
+                raise ValueError("give a range (low, high, log) or choices, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("needs low and high (a range), or choices (a list of values)")
+        if not self.low < self.high:
+            raise ValueError(
+                f"empty bounds: low ({self.low:g}) must be below high ({self.high:g})"
+            )
+        if self.log and self.low <= 0:
+            raise ValueError(f"log: true needs low > 0, got {self.low:g}")
+        return self
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The values it spans, by name: its bounds, or each choice."""
+        if self.choices is not None:
+            return {f"choices[{i}]": v for i, v in enumerate(self.choices)}
+        return {"low": self.low, "high": self.high}
+
+
+def number_type(field: str) -> type | None:
+    """``int`` or ``float`` for a numeric ``TrainConfig`` field (optional too), else None."""
+    annotation = TrainConfig.model_fields[field].annotation
+    types = set(typing.get_args(annotation)) - {type(None)} or {annotation}
+    return next((t for t in (int, float) if types == {t}), None)
 
 
 class Lattice(_Model):
@@ -84,6 +140,8 @@ class Search(_Model):
     num_trials: int = Field(20, ge=1, description="search-stage trials, warm starts included")
     warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *PURE_BASELINES])
     bounds: Bounds = Bounds()
+    # More dimensions searched jointly with the ratio: TrainConfig field -> its range.
+    params: dict[str, Param] = Field(default_factory=dict)
     confirm: Confirm | None = None
 
     @field_validator("warm_start")
@@ -207,6 +265,19 @@ class SweepSpec(_Model):
                 f"scheduler.grace_period ({self.scheduler.grace_period}) exceeds "
                 f"train.epochs ({self.train.epochs})"
             )
+        for name, param in s.params.items():
+            self._check_param(name, param)
+        if s.params and exhaustive:
+            raise ValueError(
+                "search.params: an exhaustive lattice search visits each point once and "
+                "searches nothing else; set search.lattice.exhaustive: false to search them"
+            )
+        c = s.confirm
+        if c and c.controls and self.train.stdp_lr == 0 and "stdp_lr" not in s.params:
+            raise ValueError(
+                "search.confirm.controls: train.stdp_lr is 0, so every run is already its "
+                "frozen control; set a positive train.stdp_lr or controls: false"
+            )
         if s.space == "lattice":
             points = lattice_points(s.lattice.total, s.bounds)
             if not points:
@@ -219,6 +290,31 @@ class SweepSpec(_Model):
                     "points an exhaustive search can visit"
                 )
         return self
+
+    def _check_param(self, name: str, param: Param) -> None:
+        """A searched field exists, may vary, and takes every value its range spans."""
+        path = f"search.params.{name}"
+        if name not in TrainConfig.model_fields:
+            raise ValueError(
+                f"{path}: unknown TrainConfig field; check the spelling against the "
+                "fields of biril.TrainConfig (`biril train --help`)"
+            )
+        if name in NOT_SEARCHABLE:
+            raise ValueError(f"{path}: cannot be searched: {NOT_SEARCHABLE[name]}")
+        kind = number_type(name)
+        if param.choices is None and kind is None:
+            raise ValueError(f"{path}: {name} is not a number; list its values as choices")
+        if param.choices is None and kind is int and not (
+            param.low.is_integer() and param.high.is_integer()
+        ):
+            raise ValueError(f"{path}: {name} is an integer; low and high must be whole numbers")
+        base = self.train.model_dump()
+        for where, value in param.values.items():
+            try:
+                TrainConfig(**{**base, name: value})
+            except ValidationError as e:
+                problem = e.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ValueError(f"{path}.{where}: {problem} (got {value!r})") from None
 
     @property
     def dataset(self) -> str:
@@ -239,11 +335,13 @@ class SweepSpec(_Model):
 
     @property
     def num_confirm_trials(self) -> int:
-        """The most confirmation trials there can be: ``seeds`` per top ratio, and pure
-        STBP at the search seed and each of those (fewer when STBP ran in the search or is
-        a top ratio itself)."""
+        """The most confirmation trials there can be: ``seeds`` per top ratio, pure STBP at
+        the search seed and each of those (fewer when STBP ran in the search or is a top
+        ratio itself), and with ``controls`` each top ratio's frozen twin on all its seeds."""
         c = self.search.confirm
-        return c.top_k * c.seeds + c.seeds + 1 if c else 0
+        if c is None:
+            return 0
+        return c.top_k * c.seeds + c.seeds + 1 + (c.top_k * (c.seeds + 1) if c.controls else 0)
 
     @property
     def num_trials(self) -> int:

@@ -3,7 +3,8 @@
 The best ratio is the one rule of ``results.ranking`` applied to the study's full runs, so
 it is the answer ``biril best`` and the report give for this sweep: ranked by the lower
 95% bound of the mean validation accuracy over seeds, with the ratios it cannot be told
-apart from and its gap to pure STBP.
+apart from, its gap to pure STBP, and what STDP adds there against its frozen control
+(``stdp_effect``, where the confirmation stage ran ``controls``).
 
 A two-objective sweep (``objective: accuracy_energy``) adds what it was run for: the
 Pareto front of its full runs, and pure STBP against the best ratio (by the same rule)
@@ -112,9 +113,10 @@ def energy_outcome(runs: list[Run]) -> tuple[list[EnergyPoint], EnergyPoint | No
     """(Pareto front, pure STBP, best ratio under ``BUDGET_SHARE`` of its energy).
 
     The front is per run, like the report's; the budget comparison is per ratio, by the
-    one rule among the ratios within budget, like ``biril best --max-energy``.
+    one rule among the ratios within budget, like ``biril best --max-energy``. Variant runs
+    (the frozen controls) are another config than their ratio's, so not on the front.
     """
-    runs = [r for r in runs if r.energy_pj_per_sample is not None]
+    runs = [r for r in runs if r.energy_pj_per_sample is not None and not r.overrides]
     on_front = non_dominated([r.val_acc for r in runs], [r.energy_pj_per_sample for r in runs])
     front = sorted(
         (

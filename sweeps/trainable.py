@@ -81,7 +81,8 @@ def validation_size(config: TrainConfig) -> int:
 
 
 def epoch_metrics(m: EpochMetrics) -> dict[str, Any]:
-    """The per-epoch metrics Tune receives (the store's contract names them)."""
+    """The per-epoch metrics Tune receives (the store's contract names them), the STDP
+    diagnostics among them (``stdp``: per layer, ``results.schema.STDP_KEYS``)."""
     d = asdict(m)
     d.pop("checkpoint")
     return d
@@ -112,6 +113,7 @@ def train_trial(config: dict[str, Any]) -> None:
         train_config = TrainConfig(
             **{
                 **base["train"],
+                **config["params"],
                 **config["overrides"],
                 "ratio": config["ratio_parts"],
                 "seed": config["seed"],

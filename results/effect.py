@@ -1,0 +1,79 @@
+"""What STDP adds at a ratio: its runs minus their frozen controls, paired by seed.
+
+A confirmed ratio's frozen twin (``schema.CONTROL_OVERRIDES``: ``stdp_lr`` 0, so the same
+schedule runs with the conv weights untouched in STDP iterations) runs with the same seeds
+and searched params (spec ``search.confirm.controls``). A seed fixes the initial weights and
+the order of the batches, so the two runs of one seed differ only by what STDP did, and the
+seed-to-seed spread — on digits as large as the effect — cancels in each difference.
+
+``diff`` is the mean over the ``n`` shared seeds of STDP minus control validation accuracy;
+``ci`` the paired 95% t interval ``diff ± t(0.975, n − 1) · sd / √n`` of those differences
+(None with a single pair: one difference has no spread).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from statistics import mean, stdev
+
+from pydantic import BaseModel
+
+from .runs import Config, Run, config_of, seed_means
+from .schema import CONTROL_OVERRIDES
+from .tdist import t_quantile
+
+CONFIDENCE = 0.95
+
+
+class StdpEffect(BaseModel):
+    """STDP minus its frozen control: mean paired difference, its 95% CI, number of pairs."""
+
+    diff: float
+    ci: tuple[float, float] | None
+    n: int
+
+    def describe(self) -> str:
+        """In words, as the summary and ``biril best`` print it."""
+        ci = (
+            f", 95% CI [{100 * self.ci[0]:+.2f}, {100 * self.ci[1]:+.2f}]"
+            if self.ci
+            else " (one seed: no interval)"
+        )
+        seeds = f"{self.n} seed{'s' if self.n != 1 else ''}"
+        return f"{100 * self.diff:+.2f} points{ci}, over {seeds} (STDP minus frozen control)"
+
+
+def stdp_effects(runs: Iterable[Run]) -> dict[Config, StdpEffect]:
+    """STDP minus frozen control at every config (``runs.config_of``) whose controls ran
+    on a seed it ran too."""
+    stdp: dict[Config, list[Run]] = defaultdict(list)
+    control: dict[Config, list[Run]] = defaultdict(list)
+    for run in runs:
+        key = config_of(run.study, run.ratio, run.params)
+        if not run.overrides:
+            stdp[key].append(run)
+        elif run.overrides == CONTROL_OVERRIDES:
+            control[key].append(run)
+    paired = {key: _paired(stdp.get(key, []), frozen) for key, frozen in control.items()}
+    return {key: effect for key, effect in paired.items() if effect is not None}
+
+
+def _paired(stdp: list[Run], control: list[Run]) -> StdpEffect | None:
+    """The paired effect of STDP over the seeds both sides ran (None: no shared seed).
+
+    Runs sharing a seed on one side are averaged first, as in the ranking.
+    """
+    a, b = seed_means(stdp), seed_means(control)
+    diffs = [a[seed] - b[seed] for seed in sorted(a.keys() & b.keys())]
+    if not diffs:
+        return None
+    d = mean(diffs)
+    n = len(diffs)
+    ci = None
+    if n > 1:
+        half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * stdev(diffs) / math.sqrt(n)
+        ci = (d - half, d + half)
+    return StdpEffect(diff=d, ci=ci, n=n)
+
