@@ -383,10 +383,10 @@ def _importances_html(storage, studies: list[str]) -> str:
             # Frozen controls are another config than their ratio's: not the search's data.
             full = [t for t in done
                     if t.user_attrs.get("full_run") and not t.user_attrs.get("overrides")]
-            # Searched params count where every run has them (pure STBP's baseline runs
-            # at the spec's own settings lacks them).
-            params = [set(t.user_attrs.get("params") or {}) for t in full]
-            searched = set.intersection(*params) if params else set()
+            # With searched params, the runs that searched them (pure STBP's baseline runs
+            # at the spec's own settings, without them, are left out).
+            searched = set().union(*(t.user_attrs.get("params") or {} for t in full))
+            full = [t for t in full if searched <= set(t.user_attrs.get("params") or {})]
             scratch = optuna.create_study(direction="maximize")
             scratch.add_trials([_as_shares(t, searched) for t in full])
             importances, problem = _importances(scratch)

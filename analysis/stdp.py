@@ -56,8 +56,9 @@ def effect_line(best: Best) -> str:
 def effect_rows(trials: pd.DataFrame, controls: pd.DataFrame) -> list[list[str]]:
     """One row per config whose frozen controls ran: STDP minus control, 95% CI."""
     effects = stdp_effects(runs_of(pd.concat([trials, controls])))
+    sweeps = dict(zip(trials["study"], trials["sweep"], strict=True))
     return [
-        [label(closest_int_ratio(ratio), json.loads(params)), study, str(e.n),
+        [label(closest_int_ratio(ratio), json.loads(params)), sweeps[study], str(e.n),
          f"{100 * e.diff:+.2f}",
          "—" if e.ci is None else f"[{100 * e.ci[0]:+.2f}, {100 * e.ci[1]:+.2f}]"]
         for (study, ratio, params), e in effects.items()

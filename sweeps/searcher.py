@@ -49,9 +49,10 @@ def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
     """The spec's Optuna sampler, seeded (multivariate TPE unless told otherwise)."""
     if search.space == "lattice" and search.lattice.exhaustive:
         return _Exhaustive(seed=search.seed)
-    # Warm starts are enqueued with fixed parameters, so no sampler proposes them (for
-    # NSGA-II: they join no generation); only the other trials are sampled.
-    return sampler_named(search.sampler, search.seed, search.num_trials - len(search.warm_start))
+    # Warm starts are enqueued with fixed ratios, so no sampler proposes them (for NSGA-II:
+    # they join no generation) unless the spec searches params too, which it samples there.
+    fixed = 0 if search.params else len(search.warm_start)
+    return sampler_named(search.sampler, search.seed, search.num_trials - fixed)
 
 
 def stage_of(t) -> str:

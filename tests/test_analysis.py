@@ -27,6 +27,8 @@ from results.ratios import closest_int_ratio
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 U_PARAMS = ("u_stdp", "u_stbp", "u_stdp_stbp")
+# A searched stdp_lr, as a spec's search.params: {stdp_lr: {low: 1e-3, high: 1e-1, log: true}}
+ETA_DISTRIBUTION = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
 
 
 @dataclass
@@ -42,6 +44,11 @@ class Run:
     state: str = "COMPLETE"
     epochs: int = 4
     val_size: int | None = None
+    role: str | None = None
+    params: dict | None = None
+    overrides: dict | None = None
+    # Per-layer STDP diagnostics, the same in every epoch of its curve.
+    stdp: dict | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -63,7 +70,7 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
             "dataset": dataset, "sweep": sweep, "stage": run.stage, "ratio": fracs,
             "seed": run.seed, "epochs_planned": run.epochs, "epochs_completed": done,
             "full_run": run.full and state == optuna.trial.TrialState.COMPLETE,
-            "curve": _curve(run.val, done), "spike_rates": {"stem": 0.1, "block1": 0.05},
+            "curve": _curve(run.val, done, run.stdp), "spike_rates": {"stem": 0.1, "block1": 0.05},
             "seconds": 10.0 + index, "node_id": "node0", "gpu_ids": [], "trial_id": trial_id,
             "trial_dir": f"{root}/{dataset}/{sweep}/{trial_id}",
             "checkpoint": f"{root}/{dataset}/{sweep}/{trial_id}/checkpoint.pt",
@@ -74,20 +81,27 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
             attrs["val_size"] = run.val_size
         if run.test is not None:
             attrs["test_acc"] = run.test
+        for key in ("role", "params", "overrides"):
+            if getattr(run, key) is not None:
+                attrs[key] = getattr(run, key)
+        searched = run.params or {}
         study.add_trial(optuna.trial.create_trial(
-            params={name: math.exp(-f) for name, f in zip(U_PARAMS, fracs, strict=True)},
-            distributions=dict.fromkeys(U_PARAMS, distribution),
+            params={**{name: math.exp(-f) for name, f in zip(U_PARAMS, fracs, strict=True)},
+                    **searched},
+            distributions={**dict.fromkeys(U_PARAMS, distribution),
+                           **dict.fromkeys(searched, ETA_DISTRIBUTION)},
             value=run.val if state == optuna.trial.TrialState.COMPLETE else None,
             user_attrs=attrs, state=state,
         ))
 
 
-def _curve(final: float | None, epochs: int) -> list[dict]:
+def _curve(final: float | None, epochs: int, stdp: dict | None = None) -> list[dict]:
     """Per-epoch metrics rising to ``final`` (the contract's curve entries)."""
     end = 0.5 if final is None else final
     return [
         {"epoch": e, "val_acc": end * e / epochs, "val_loss": 1.0 / e, "train_loss": 1.2 / e,
-         "train_acc": end * e / epochs, "epoch_seconds": 2.0, "samples_per_s": 500.0}
+         "train_acc": end * e / epochs, "epoch_seconds": 2.0, "samples_per_s": 500.0,
+         **({"stdp": stdp} if stdp else {})}
         for e in range(1, epochs + 1)
     ]
 

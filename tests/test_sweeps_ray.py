@@ -24,7 +24,8 @@ from optuna.trial import TrialState
 
 from analysis.store import StoreError, open_storage
 from biril import Ratio
-from results.schema import TRIAL_ATTRS
+from results.ranking import label
+from results.schema import STDP_KEYS, TRIAL_ATTRS
 from sweeps import parse_spec, run_sweep
 
 pytestmark = pytest.mark.ray
@@ -187,15 +188,19 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
     assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1]
 
 
-@pytest.mark.slow  # 57-105 s on 2 shared cores; tests/test_answer.py checks the same by default
+# 57-105 s on 2 shared cores (7 trials, before controls and stdp_lr joined); the hand-made
+# stores of tests/test_answer.py and tests/test_stdp_effect.py check the same by default.
+@pytest.mark.slow
 def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluster, tmp_path):
     from click.testing import CliRunner
 
     import analysis
     from analysis.cli import best_command
 
-    data = spec("answer", ["1:8:3", "0:1:0", "0:0:1"], resources={"max_concurrent": 2})
-    data["search"]["confirm"] = {"top_k": 1, "seeds": 2}
+    # No pure STBP in the search: the confirmed ratio has an STDP share, hence a frozen twin.
+    data = spec("answer", ["1:8:3", "1:6:2", "0:0:1"], resources={"max_concurrent": 2})
+    data["search"]["confirm"] = {"top_k": 1, "seeds": 2, "controls": True}
+    data["search"]["params"] = {"stdp_lr": {"low": 1e-3, "high": 1e-1, "log": True}}
     summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
     assert summary.complete
     best = summary.best
@@ -212,14 +217,42 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
     page = analysis.write_report(str(tmp_path), output=tmp_path / "r.html").read_text()
     low, high = best.ci
     assert (
-        f"<b>Best ratio {best.ratio_int}</b> ({', '.join(f'{x:.3f}' for x in best.ratio)}): "
+        f"<b>Best ratio {label(best.ratio_int, best.params)}</b> "
+        f"({', '.join(f'{x:.3f}' for x in best.ratio)}): "
         f"val acc {best.val_acc:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}] over "
         f"3 seeds on 144 validation images"
     ) in page
     ts = trials(tmp_path, "digits/answer")
-    assert {t.user_attrs["role"] for t in ts} <= {"search", "confirm", "stbp_baseline"}
-    stbp = [t for t in ts if t.user_attrs["ratio"] == [0.0, 1.0, 0.0]]
+    roles = {"search", "confirm", "stbp_baseline", "stdp_control"}
+    assert {t.user_attrs["role"] for t in ts} <= roles
+    stbp = [t for t in ts if t.user_attrs["role"] == "stbp_baseline"]
     assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1, 2]
     for t in ts:  # the results contract names every attribute a trial writes
         assert set(t.user_attrs) <= set(TRIAL_ATTRS), set(t.user_attrs) - set(TRIAL_ATTRS)
         assert t.user_attrs["val_size"] == 144
+        # The STDP diagnostics of every epoch, per STDP layer, in the curve and Tune's log.
+        (epoch,) = t.user_attrs["curve"]
+        logged = json.loads(Path(t.user_attrs["trial_dir"], "result.json").read_text())
+        for layers in (epoch["stdp"], logged["stdp"]):
+            assert "stem_conv" in layers and all(set(v) == set(STDP_KEYS) for v in layers.values())
+
+    # stdp_lr searched with the ratio: each search trial drew its own, within the bounds;
+    # confirmation runs (controls too) take the confirmed trial's.
+    search = [t for t in ts if t.user_attrs["role"] == "search"]
+    etas = [t.user_attrs["params"]["stdp_lr"] for t in search]
+    assert len(set(etas)) == 3 and all(1e-3 <= eta <= 1e-1 for eta in etas)
+    (top,) = {t.user_attrs["confirms"] for t in ts if t.user_attrs["role"] == "confirm"}
+    source = next(t for t in ts if t.number == top)
+    controls = [t for t in ts if t.user_attrs["role"] == "stdp_control"]
+    assert sorted(t.user_attrs["seed"] for t in controls) == [0, 1, 2]
+    for t in controls:
+        assert t.user_attrs["overrides"] == {"stdp_lr": 0}
+        assert t.user_attrs["params"] == source.user_attrs["params"]
+        assert t.user_attrs["ratio"] == source.user_attrs["ratio"]
+        assert t.user_attrs["curve"][-1]["stdp"]["stem_conv"]["stdp_step"] == 0
+    # The rule's best is the confirmed ratio (3 seeds) or pure STBP; only the first has a twin.
+    confirmed = best.params == source.user_attrs["params"]
+    assert (best.stdp_effect is not None and best.stdp_effect.n == 3) == confirmed
+    assert json.loads(out.output)["stdp_effect"] == (
+        best.stdp_effect and best.stdp_effect.model_dump(mode="json")
+    )

@@ -3,6 +3,8 @@ and exactly-once trials when a driver dies between asking Optuna and Tune's save
 
 from __future__ import annotations
 
+import math
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -295,3 +297,84 @@ def test_with_as_many_search_trials_running_as_top_k_nothing_is_certain(url):
     searcher.on_trial_complete("t4", result("t4", 0.5))
     (confirm,) = [searcher.suggest("c")]
     assert confirm["stage"] == "confirm" and confirm["seed"] == 8
+
+
+def test_controls_run_the_confirmed_ratio_frozen_on_its_seeds(url):
+    """Each confirmed ratio's twin with stdp_lr 0, on the search seed and the extra seeds:
+    the same seeds its STDP runs have, so the two pair by seed."""
+    searcher = new_searcher(make_spec(confirm={"top_k": 1, "seeds": 2, "controls": True}), url)
+    configs = {tid: searcher.suggest(tid) for tid in ("t1", "t2", "t3", "t4")}
+    for tid, v in {"t1": 0.9, "t2": 0.8, "t3": 0.95, "t4": 0.7}.items():
+        searcher.on_trial_complete(tid, result(tid, v))
+    runs = [searcher.suggest(f"c{i}") for i in range(7)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    top = configs["t3"]["ratio"]
+    assert [(c["role"], c["ratio"], c["seed"], c["overrides"]) for c in runs] == [
+        ("confirm", top, 8, {}),
+        ("confirm", top, 9, {}),
+        ("stdp_control", top, 7, {"stdp_lr": 0}),
+        ("stdp_control", top, 8, {"stdp_lr": 0}),
+        ("stdp_control", top, 9, {"stdp_lr": 0}),
+        ("stbp_baseline", STBP, 8, {}),
+        ("stbp_baseline", STBP, 9, {}),
+    ]
+    trials = study(url).trials
+    controls = [t for t in trials if t.user_attrs["role"] == "stdp_control"]
+    assert [t.user_attrs["overrides"] for t in controls] == [{"stdp_lr": 0}] * 3
+    source = next(t for t in trials if t.user_attrs.get("trial_id") == "t3")
+    assert all(t.params == source.params for t in controls)  # the confirmed trial's own
+
+
+def test_pure_stbp_as_the_confirmed_ratio_has_no_frozen_twin(url):
+    searcher = new_searcher(make_spec(confirm={"top_k": 1, "seeds": 2, "controls": True}), url)
+    for tid, v in {"t1": 0.9, "t2": 0.99, "t3": 0.8, "t4": 0.7}.items():
+        searcher.suggest(tid)  # t2 is the warm start 0:1:0
+        searcher.on_trial_complete(tid, result(tid, v))
+    runs = [searcher.suggest(f"c{i}") for i in range(2)]
+    assert searcher.suggest("done") == Searcher.FINISHED
+    assert [(c["ratio"], c["seed"], c["role"]) for c in runs] == [
+        (STBP, 8, "confirm"),
+        (STBP, 9, "confirm"),
+    ]
+
+
+ETA = {"stdp_lr": {"low": 1e-3, "high": 1e-1, "log": True}}
+
+
+@pytest.mark.parametrize(
+    ("space", "sampler"),
+    [("simplex", "tpe"), ("lattice", "tpe"), ("simplex", "nsga2"), ("lattice", "nsga2")],
+)
+def test_searched_params_vary_within_bounds_and_confirmations_reuse_them(url, space, sampler):
+    spec = make_spec(
+        space=space, sampler=sampler, num_trials=10, params=ETA,
+        confirm={"top_k": 1, "seeds": 1, "controls": True},
+    )
+    searcher = new_searcher(spec, url)
+    for i in range(10):
+        config = searcher.suggest(f"t{i}")
+        # accuracy peaks at stdp_lr 1e-2: the sampler has something to learn
+        peak = abs(math.log10(config["params"]["stdp_lr"]) + 2)
+        searcher.on_trial_complete(f"t{i}", result(f"t{i}", 0.9 - peak / 10))
+    search = study(url).trials
+    etas = [t.user_attrs["params"]["stdp_lr"] for t in search]
+    assert all(1e-3 <= eta <= 1e-1 for eta in etas)
+    # TPE draws a new value every time; NSGA-II's crossover copies its parents' values,
+    # but its first generation (4, the warm starts among them: their stdp_lr is sampled)
+    # is drawn independently.
+    assert len(set(etas)) >= (10 if sampler == "tpe" else 4)
+    assert all(t.params["stdp_lr"] == t.user_attrs["params"]["stdp_lr"] for t in search)
+    confirms = []
+    while (c := searcher.suggest(f"c{len(confirms)}")) not in (None, Searcher.FINISHED):
+        confirms.append(c)
+    best = max(search, key=lambda t: t.value)
+    eta = best.user_attrs["params"]["stdp_lr"]
+    by_role = {}
+    for c in confirms:
+        by_role.setdefault(c["role"], []).append((c["params"], c["overrides"]))
+    assert by_role["confirm"] == [({"stdp_lr": eta}, {})]
+    assert by_role["stdp_control"] == [({"stdp_lr": eta}, {"stdp_lr": 0})] * 2
+    # Pure STBP's baseline runs at the spec's own settings, on the search seed too: the
+    # searched 0:1:0 ran at a searched stdp_lr, another config.
+    assert sorted(c["seed"] for c in confirms if c["role"] == "stbp_baseline") == [7, 8]
+    assert all(c["params"] == {} for c in confirms if c["role"] == "stbp_baseline")

@@ -101,6 +101,48 @@ def test_a_spec_file_path_loads(tmp_path):
             {"search": {"space": "lattice", "lattice": {"total": 3, "exhaustive": True}}},
             "exceeds the 10 lattice points",
         ),
+        # search.params: more dimensions over TrainConfig fields
+        (
+            {"search": {"params": {"stdp_lrr": {"low": 1e-3, "high": 1e-1}}}},
+            "search.params.stdp_lrr: unknown TrainConfig field",
+        ),
+        (
+            {"search": {"params": {"stdp_lr": {"low": 0.1, "high": 0.001}}}},
+            "search.params.stdp_lr: empty bounds: low (0.1) must be below high (0.001)",
+        ),
+        (
+            {"search": {"params": {"stdp_lr": {"low": 0.01, "high": 0.01}}}},
+            "search.params.stdp_lr: empty bounds",
+        ),
+        (
+            {"search": {"params": {"stdp_lr": {"low": 0, "high": 0.1, "log": True}}}},
+            "search.params.stdp_lr: log: true needs low > 0",
+        ),
+        (
+            {"search": {"params": {"stdp_winners": {"low": 0.05, "high": 2}}}},
+            "search.params.stdp_winners.high: Input should be less than or equal to 1",
+        ),
+        (
+            {"search": {"params": {"loss": {"choices": ["mse", "hinge"]}}}},
+            "search.params.loss.choices[1]: Input should be 'mse' or 'ce' (got 'hinge')",
+        ),
+        (
+            {"search": {"params": {"loss": {"low": 0, "high": 1}}}},
+            "search.params.loss: loss is not a number; list its values as choices",
+        ),
+        (
+            {"search": {"params": {"batch_size": {"low": 16.5, "high": 64}}}},
+            "search.params.batch_size: batch_size is an integer",
+        ),
+        (
+            {"search": {"params": {"seed": {"low": 0, "high": 9}}}},
+            "search.params.seed: cannot be searched: the sweep sets each trial's seed",
+        ),
+        ({"search": {"params": {"stdp_lr": {"low": 0.01}}}}, "search.params.stdp_lr: needs low"),
+        (
+            {"search": {"confirm": {"controls": True}}, "train": {"stdp_lr": 0}},
+            "search.confirm.controls: train.stdp_lr is 0, so every run is already its frozen",
+        ),
     ],
 )
 def test_bad_specs_name_the_file_and_the_yaml_path(tmp_path, data, expected):
@@ -180,6 +222,45 @@ def test_cli_reports_a_bad_spec_as_one_line_and_exit_2(tmp_path, capsys):
     assert "search.confirm.top_k: must be >= 1" in err
     assert "Traceback" not in err
     assert not ray.is_initialized()
+
+
+def test_cli_names_a_misspelled_searched_field_and_exits_2_before_ray(tmp_path, capsys):
+    import ray
+
+    path = write(tmp_path, {"search": {"params": {"stdp_lrr": {"low": 1e-3, "high": 0.1}}}})
+    with pytest.raises(SystemExit) as exit_info:
+        sweep_command().main([str(path), "--storage", str(tmp_path / "R")], standalone_mode=True)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {path}: search.params.stdp_lrr: unknown TrainConfig field")
+    assert not ray.is_initialized()
+
+
+def test_searched_params_load_from_yaml_and_round_trip(tmp_path):
+    path = tmp_path / "eta.yaml"
+    path.write_text(
+        "search:\n"
+        "  params:\n"
+        "    stdp_lr: {low: 1e-3, high: 1e-1, log: true}\n"
+        "    batch_size: {low: 16, high: 64}\n"
+        "    loss: {choices: [mse, ce]}\n"
+    )
+    spec = load_spec(path)
+    eta = spec.search.params["stdp_lr"]
+    assert (eta.low, eta.high, eta.log) == (1e-3, 1e-1, True)  # YAML's 1e-3 is a string
+    assert spec.search.params["loss"].choices == ["mse", "ce"]
+    assert parse_spec(spec.to_store()) == spec
+
+
+def test_shipped_specs_with_a_confirmation_stage_run_the_frozen_controls():
+    confirming = [name for name in shipped_specs() if load_spec(name).search.confirm]
+    assert set(confirming) == set(DATASETS)  # digits_energy has no confirmation stage
+    assert all(load_spec(name).search.confirm.controls for name in confirming)
+    # One frozen twin per confirmed ratio and seed, on top of the stage without them.
+    c = load_spec("digits").search.confirm
+    without = c.top_k * c.seeds + c.seeds + 1
+    assert load_spec("digits").num_confirm_trials == without + c.top_k * (c.seeds + 1)
 
 
 def test_cli_module_imports_no_heavy_package():
