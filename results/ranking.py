@@ -49,7 +49,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .effect import StdpEffect, stdp_effects
-from .ratios import PURE_STBP, Shares, closest_int_ratio, ratio_key
+from .ratios import PURE_STBP, Shares, closest_int_ratio, has_stdp, ratio_key
 from .runs import Config, Run, config_of, params_key, seed_means
 from .tdist import t_quantile, two_sided_p
 
@@ -166,7 +166,7 @@ class Best(RatioStats):
         """What STDP adds here against its frozen control, or why that is not measured."""
         if self.stdp_effect is not None:
             return self.stdp_effect.describe()
-        if self.ratio[0] == 0 and self.ratio[2] == 0:
+        if not has_stdp(self.ratio):
             return f"none: {self.ratio_int} runs no STDP iterations, so it has no frozen twin"
         return (
             f"not measured: no frozen control ran at {self.ratio_int} "

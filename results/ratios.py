@@ -40,6 +40,13 @@ def fractions(ratio: str | Sequence[float]) -> Shares:
     return (a, b, c)
 
 
+def has_stdp(ratio: str | Sequence[float]) -> bool:
+    """Whether the ratio runs STDP at all (an STDP or STDP-STBP share): the frozen control
+    (``stdp_lr`` 0) of a ratio without is the ratio itself."""
+    stdp, _, stdp_stbp = fractions(ratio)
+    return stdp + stdp_stbp > 0
+
+
 def ratio_key(ratio: str | Sequence[float]) -> Shares:
     """The identity of a ratio: its shares rounded to ``KEY_DECIMALS`` (hashable)."""
     a, b, c = (round(x, KEY_DECIMALS) + 0.0 for x in fractions(ratio))  # + 0.0: no -0.0

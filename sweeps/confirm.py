@@ -26,7 +26,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from results.ratios import PURE_STBP, Shares, fractions, ratio_key
+from results.ratios import PURE_STBP, Shares, fractions, has_stdp, ratio_key
 from results.runs import accuracy, is_full_run, params_key
 from results.schema import CONTROL_OVERRIDES, ROLE_CONFIRM, ROLE_CONTROL, ROLE_STBP_BASELINE
 
@@ -131,7 +131,7 @@ class Confirmation:
         return [
             ConfirmRun(ROLE_CONTROL, ratio, seed, source=t, overrides=dict(CONTROL_OVERRIDES))
             for t in top
-            if (ratio := fractions(t.user_attrs["ratio"]))[0] + ratio[2] > 0
+            if has_stdp(ratio := fractions(t.user_attrs["ratio"]))
             for seed in (self.search_seed, *self.seeds)
         ]
 

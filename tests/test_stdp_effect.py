@@ -7,21 +7,15 @@ an independent reference for ``results.effect``.
 
 from __future__ import annotations
 
-import json
-
-import optuna
 import pytest
-from click.testing import CliRunner
 from scipy import stats
 from test_analysis import Run, sqlite_root, write_sweep
+from test_answer import answers
 
-import analysis
-from analysis.cli import best_command
 from results.effect import stdp_effects
 from results.ranking import rank
 from results.runs import Run as ResultRun
 from results.runs import config_of
-from sweeps.summary import summarize
 
 R141, STBP, R183 = (1, 4, 1), (0, 1, 0), (1, 8, 3)
 FROZEN = {"stdp_lr": 0}
@@ -75,18 +69,6 @@ def store(tmp_path_factory):
         *seeds(R183, [101, 101, 101], role="stdp_control", overrides=FROZEN),
     ], root=root)
     return root, url
-
-
-def answers(store, dataset: str, sweep: str, tmp_path) -> tuple:
-    root, url = store
-    study = optuna.load_study(study_name=f"{dataset}/{sweep}", storage=url)
-    summary = summarize(study, storage_url=url, results_dir="r", expected_search=1,
-                        wall_seconds=1.0)
-    api = analysis.best_ratio(dataset, storage=root)
-    out = CliRunner().invoke(best_command, ["--dataset", dataset, "--storage", root, "--json"])
-    assert out.exit_code == 0, out.output
-    page = analysis.write_report(root, dataset=dataset, output=tmp_path / "r.html").read_text()
-    return summary, api, json.loads(out.output), page
 
 
 def test_stdp_effect_is_the_paired_t_interval_in_every_answer(store, tmp_path):
