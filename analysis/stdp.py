@@ -11,7 +11,6 @@ and whether a layer's filters stay diverse.
 from __future__ import annotations
 
 import html
-import json
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -21,7 +20,6 @@ from plotly.subplots import make_subplots
 from analysis.stats import runs_of
 from results.effect import stdp_effects
 from results.ranking import Best, label
-from results.ratios import closest_int_ratio
 from results.schema import CURVE_STDP, STDP_KEYS
 
 # (left panel: step sizes, right panel: cosines); solid, then dotted.
@@ -55,13 +53,10 @@ def effect_line(best: Best) -> str:
 
 def effect_rows(trials: pd.DataFrame, controls: pd.DataFrame) -> list[list[str]]:
     """One row per config whose frozen controls ran: STDP minus control, 95% CI."""
-    effects = stdp_effects(runs_of(pd.concat([trials, controls])))
-    sweeps = dict(zip(trials["study"], trials["sweep"], strict=True))
     return [
-        [label(closest_int_ratio(ratio), json.loads(params)), sweeps[study], str(e.n),
-         f"{100 * e.diff:+.2f}",
-         "—" if e.ci is None else f"[{100 * e.ci[0]:+.2f}, {100 * e.ci[1]:+.2f}]"]
-        for (study, ratio, params), e in effects.items()
+        [label(c.ratio_int, c.params), c.sweep, str(c.effect.n), f"{100 * c.effect.diff:+.2f}",
+         c.effect.ci_text()]
+        for c in stdp_effects(runs_of(pd.concat([trials, controls])))
     ]
 
 

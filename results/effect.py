@@ -17,9 +17,11 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from statistics import mean, stdev
+from typing import Any
 
 from pydantic import BaseModel
 
+from .ratios import Shares, closest_int_ratio
 from .runs import Config, Run, config_of, seed_means
 from .schema import CONTROL_OVERRIDES
 from .tdist import t_quantile
@@ -34,20 +36,34 @@ class StdpEffect(BaseModel):
     ci: tuple[float, float] | None
     n: int
 
+    def ci_text(self) -> str:
+        """The interval in points, ``[-1.07, +2.92]`` (``—`` for none)."""
+        return "—" if self.ci is None else f"[{100 * self.ci[0]:+.2f}, {100 * self.ci[1]:+.2f}]"
+
     def describe(self) -> str:
         """In words, as the summary and ``biril best`` print it."""
-        ci = (
-            f", 95% CI [{100 * self.ci[0]:+.2f}, {100 * self.ci[1]:+.2f}]"
-            if self.ci
-            else " (one seed: no interval)"
-        )
+        ci = f", 95% CI {self.ci_text()}" if self.ci else " (one seed: no interval)"
         seeds = f"{self.n} seed{'s' if self.n != 1 else ''}"
         return f"{100 * self.diff:+.2f} points{ci}, over {seeds} (STDP minus frozen control)"
 
 
-def stdp_effects(runs: Iterable[Run]) -> dict[Config, StdpEffect]:
-    """STDP minus frozen control at every config (``runs.config_of``) whose controls ran
-    on a seed it ran too."""
+class ConfigEffect(BaseModel):
+    """What STDP adds at one config: a ratio of a sweep, at its searched params."""
+
+    study: str
+    sweep: str
+    ratio: Shares
+    ratio_int: str
+    params: dict[str, Any]
+    effect: StdpEffect
+
+    @property
+    def config(self) -> Config:
+        return config_of(self.study, self.ratio, self.params)
+
+
+def stdp_effects(runs: Iterable[Run]) -> list[ConfigEffect]:
+    """STDP minus frozen control at every config whose controls ran on a seed it ran too."""
     stdp: dict[Config, list[Run]] = defaultdict(list)
     control: dict[Config, list[Run]] = defaultdict(list)
     for run in runs:
@@ -56,8 +72,16 @@ def stdp_effects(runs: Iterable[Run]) -> dict[Config, StdpEffect]:
             stdp[key].append(run)
         elif run.overrides == CONTROL_OVERRIDES:
             control[key].append(run)
-    paired = {key: _paired(stdp.get(key, []), frozen) for key, frozen in control.items()}
-    return {key: effect for key, effect in paired.items() if effect is not None}
+    out = []
+    for key, frozen in control.items():
+        effect = _paired(stdp.get(key, []), frozen)
+        if effect is not None:
+            first = stdp[key][0]
+            out.append(ConfigEffect(
+                study=first.study, sweep=first.sweep, ratio=first.ratio,
+                ratio_int=closest_int_ratio(first.ratio), params=first.params, effect=effect,
+            ))
+    return out
 
 
 def _paired(stdp: list[Run], control: list[Run]) -> StdpEffect | None:

@@ -230,7 +230,7 @@ def rank(runs: Iterable[Run], max_energy: float | None = None) -> Ranking:
     stbp_standing = (
         _standing(groups[stbp], per_seed[stbp], noise[top.study]) if stbp else None
     )
-    effect = stdp_effects(runs).get(top.config)
+    effect = next((e.effect for e in stdp_effects(runs) if e.config == top.config), None)
     return Ranking(standings, _best(top, standings, stbp_standing, noise, effect), noise)
 
 

@@ -17,9 +17,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel
 
+from results.effect import ConfigEffect, stdp_effects
 from results.layout import split_study_name
 from results.pareto import non_dominated
-from results.ranking import Best, Standing, rank
+from results.ranking import Best, Standing, label, rank
 from results.ratios import PURE_STBP, ratio_key
 from results.runs import Run, run_of
 
@@ -50,6 +51,9 @@ class SweepSummary(BaseModel):
     storage: str
     results_dir: str
     best: Best | None
+    # STDP minus its frozen control at every confirmed ratio whose controls ran (the
+    # best's is also best.stdp_effect).
+    stdp_effects: list[ConfigEffect]
     n_trials: int
     n_completed: int
     n_stopped: int
@@ -75,6 +79,11 @@ class SweepSummary(BaseModel):
             lines.append("best ratio   none: no trial ran to the end")
         else:
             lines.extend(self.best.describe())
+            lines.extend(
+                f"             at {label(e.ratio_int, e.params)}: {e.effect.describe()}"
+                for e in self.stdp_effects
+                if e.config != self.best.config
+            )
         if self.pareto_front is not None:
             lines.extend(self._energy_lines())
         lines.append(f"results      {self.results_dir}")
@@ -178,6 +187,7 @@ def summarize(
         storage=storage_url,
         results_dir=results_dir,
         best=rank(runs).best,
+        stdp_effects=stdp_effects(runs),
         n_trials=len(trials),
         n_completed=len(complete) - len(stopped),
         n_stopped=len(stopped),

@@ -123,8 +123,12 @@ def test_pure_stbp_has_no_frozen_twin_and_says_so(store, tmp_path):
     assert api.ratio_int == "0:1:0" and cli["stdp_effect"] is None
     line = "none: 0:1:0 runs no STDP iterations, so it has no frozen twin"
     assert f"stdp effect  {line}" in summary.render() and line in page
-    # The twin of 1:8:3 still shows in the table of effects: 1:8:3 minus its control.
-    diff, _ = expected_effect([100, 102, 103], [101, 101, 101])
+    # The confirmed 1:8:3's twin still shows, in the summary and the report's table.
+    diff, (low, high) = expected_effect([100, 102, 103], [101, 101, 101])
+    (at,) = summary.stdp_effects
+    assert at.ratio_int == "1:8:3" and at.effect.diff == pytest.approx(diff)
+    assert (f"             at 1:8:3: {100 * diff:+.2f} points, 95% CI [{100 * low:+.2f}, "
+            f"{100 * high:+.2f}], over 3 seeds") in summary.render()
     assert f"<td>1:8:3</td><td>stbp</td><td>3</td><td>{100 * diff:+.2f}</td>" in page
 
 
@@ -135,8 +139,8 @@ def test_one_paired_seed_has_no_interval_and_unpaired_seeds_do_not_count():
 
     runs = [run(0, 0.9), run(0, 0.92), run(1, 0.8), run(0, 0.85, overrides=FROZEN),
             run(2, 0.7, overrides=FROZEN)]
-    (effect,) = stdp_effects(runs).values()
+    (at,) = stdp_effects(runs)
+    assert (at.ratio_int, at.config) == ("1:1:0", config_of("d/s", (1, 1, 0), {}))
     # seed 0: mean of 0.90 and 0.92 minus 0.85; seeds 1 and 2 ran on one side only
-    assert (effect.n, effect.diff, effect.ci) == (1, pytest.approx(0.06), None)
+    assert (at.effect.n, at.effect.diff, at.effect.ci) == (1, pytest.approx(0.06), None)
     assert [s.n_seeds for s in rank(runs).standings] == [2]
-    assert config_of("d/s", (0.5, 0.5, 0.0), {}) in stdp_effects(runs)
