@@ -230,7 +230,7 @@ def _stdp_section(view: DatasetView) -> str:
         return "\n".join(parts)
     figure = stdp.diagnostics_figure(rows, f"{view.name}: STDP diagnostics per layer")
     parts.append(_figure_html(figure, f"stdp-{view.name}"))
-    parts.append(_table(stdp.DIAGNOSTICS_HEADER, stdp.last_epoch_rows(rows))
+    parts.append(_table(stdp.DIAGNOSTICS_HEADER, stdp.layer_rows(rows))
                  + f"<p class=note>{stdp.DIAGNOSTICS_NOTE}</p>")
     return "\n".join(parts)
 

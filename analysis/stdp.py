@@ -34,11 +34,15 @@ NO_CONTROL_NOTE = (
     "No frozen control ran (a spec's search.confirm.controls: true runs one beside each "
     "confirmed ratio)."
 )
-DIAGNOSTICS_HEADER = ["layer (last epoch)", *STDP_KEYS]
+DIAGNOSTICS_HEADER = [
+    "layer", "stdp_step (mean of epochs)", "grad_step (mean of epochs)", "stdp / grad",
+    "filter_cos (last epoch)", "init_cos (last epoch)",
+]
 DIAGNOSTICS_NOTE = (
-    "stdp_step and grad_step: mean ‖ΔW‖/‖W‖ of the epoch's STDP and gradient steps; "
-    "filter_cos: mean |cosine| between the layer's filters (1: all alike); init_cos: cosine "
-    "of the weights with their initial values."
+    "stdp_step and grad_step: mean ‖ΔW‖/‖W‖ of an epoch's STDP and gradient steps (both "
+    "shrink with the learning-rate schedule, so the table averages the epochs); filter_cos: "
+    "mean |cosine| between the layer's filters (1: all alike); init_cos: cosine of the "
+    "weights with their initial values."
 )
 
 
@@ -72,10 +76,16 @@ def diagnostics(curves: pd.DataFrame, best: Best) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "layer", *STDP_KEYS])
 
 
-def last_epoch_rows(rows: pd.DataFrame) -> list[list[str]]:
-    """The diagnostics of the last epoch, one row per layer."""
-    last = rows[rows["epoch"] == rows["epoch"].max()]
-    return [[r["layer"], *(f"{r[k]:.3g}" for k in STDP_KEYS)] for _, r in last.iterrows()]
+def layer_rows(rows: pd.DataFrame) -> list[list[str]]:
+    """One row per layer: step sizes averaged over the epochs, cosines at the last epoch."""
+    steps = rows.groupby("layer", sort=False)[["stdp_step", "grad_step"]].mean()
+    last = rows[rows["epoch"] == rows["epoch"].max()].set_index("layer")
+    return [
+        [layer, f"{s.stdp_step:.3g}", f"{s.grad_step:.3g}",
+         f"{s.stdp_step / s.grad_step:.3g}" if s.grad_step else "—",
+         f"{last.at[layer, 'filter_cos']:.3g}", f"{last.at[layer, 'init_cos']:.3g}"]
+        for layer, s in steps.iterrows()
+    ]
 
 
 def diagnostics_figure(rows: pd.DataFrame, title: str) -> go.Figure:

@@ -47,8 +47,8 @@ class Run:
     role: str | None = None
     params: dict | None = None
     overrides: dict | None = None
-    # Per-layer STDP diagnostics, the same in every epoch of its curve.
-    stdp: dict | None = None
+    # Per-layer STDP diagnostics of each epoch of its curve.
+    stdp: list[dict] | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -95,13 +95,13 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
         ))
 
 
-def _curve(final: float | None, epochs: int, stdp: dict | None = None) -> list[dict]:
+def _curve(final: float | None, epochs: int, stdp: list[dict] | None = None) -> list[dict]:
     """Per-epoch metrics rising to ``final`` (the contract's curve entries)."""
     end = 0.5 if final is None else final
     return [
         {"epoch": e, "val_acc": end * e / epochs, "val_loss": 1.0 / e, "train_loss": 1.2 / e,
          "train_acc": end * e / epochs, "epoch_seconds": 2.0, "samples_per_s": 500.0,
-         **({"stdp": stdp} if stdp else {})}
+         **({"stdp": stdp[e - 1]} if stdp else {})}
         for e in range(1, epochs + 1)
     ]
 

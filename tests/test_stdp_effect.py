@@ -16,14 +16,22 @@ from results.effect import stdp_effects
 from results.ranking import rank
 from results.runs import Run as ResultRun
 from results.runs import config_of
+from results.schema import STDP_KEYS
 
 R141, STBP, R183 = (1, 4, 1), (0, 1, 0), (1, 8, 3)
 FROZEN = {"stdp_lr": 0}
 STDP_COUNTS, CONTROL_COUNTS = [142, 141, 143], [140, 141, 141]  # of 144, seeds 0, 1, 2
-DIAGNOSTICS = {
-    "stem_conv": {"stdp_step": 2e-3, "grad_step": 4e-3, "filter_cos": 0.26, "init_cos": 0.99},
-    "blocks.0.conv1": {"stdp_step": 2e-3, "grad_step": 1e-2, "filter_cos": 0.05, "init_cos": 0.9},
-}
+# Four epochs: the steps shrink with the schedule, the filters decorrelate, the weights drift.
+DIAGNOSTICS = [
+    {
+        "stem_conv": {"stdp_step": 1e-3 * k, "grad_step": 4e-3, "filter_cos": 0.3, "init_cos": 1},
+        "blocks.0.conv1": {
+            "stdp_step": 1e-3 * k, "grad_step": 1e-2, "filter_cos": 0.04 + 0.01 * k,
+            "init_cos": 0.9 + 0.02 * k,
+        },
+    }
+    for k in (4, 3, 2, 1)
+]
 
 
 def seeds(ratio, counts, role="confirm", size=144, **kw) -> list[Run]:
@@ -98,8 +106,9 @@ def test_the_best_runs_stdp_diagnostics_are_in_the_report(store, tmp_path):
     *_, page = answers(store, "digits", "laptop", tmp_path)
     assert "What STDP does to the weights: 1:4:1" in page
     section = page[page.index("What STDP does to the weights"):]
-    assert ("<tr><td>blocks.0.conv1</td><td>0.002</td><td>0.01</td><td>0.05</td>"
-            "<td>0.9</td></tr>") in section
+    # steps: the mean of epochs 1-4 (0.0025, 0.01: a quarter); cosines: the last epoch
+    assert ("<tr><td>blocks.0.conv1</td><td>0.0025</td><td>0.01</td><td>0.25</td><td>0.05</td>"
+            "<td>0.92</td></tr>") in section
     assert 'id="stdp-digits"' in section
 
 
@@ -144,3 +153,9 @@ def test_one_paired_seed_has_no_interval_and_unpaired_seeds_do_not_count():
     # seed 0: mean of 0.90 and 0.92 minus 0.85; seeds 1 and 2 ran on one side only
     assert (at.effect.n, at.effect.diff, at.effect.ci) == (1, pytest.approx(0.06), None)
     assert [s.n_seeds for s in rank(runs).standings] == [2]
+
+
+def test_the_stores_diagnostic_keys_are_the_trainers():
+    from biril.diagnostics import KEYS
+
+    assert KEYS == STDP_KEYS
