@@ -13,7 +13,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
@@ -24,16 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
 from .compact import compact_spikes
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
 from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
 from .models import SpikeRateMonitor, SpikingResNet, build_model
 from .plasticity import STDPParams, filter_norms, native_bf16, renormalize_, stdp_deltas
 from .schedule import Mode, mode_counts, modes
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class DivergenceError(RuntimeError):
@@ -94,7 +92,7 @@ def resolve_device(name: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
     return device
 
 
@@ -286,23 +284,6 @@ def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:
     return config.time_steps or REGISTRY[config.dataset].time_steps
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    p = Path(path)
-    if p.is_dir():
-        p = p / CHECKPOINT_NAME
-    if not p.exists():
-        raise FileNotFoundError(f"no checkpoint at {p}")
-    return torch.load(p, map_location="cpu", weights_only=False)
-
-
 EpochCallback = Callable[[EpochMetrics], None]
 
 
@@ -319,6 +300,7 @@ def train(
     >>> r = train(TrainConfig(dataset="digits", ratio="1:8:3", epochs=1))  # doctest: +SKIP
     """
     started = time.perf_counter()
+    resumed = prepare_checkpoint(config)  # before any work: the output folder, what resumes
     device = resolve_device(config.device)
     splits = load_dataset(
         config.dataset,
@@ -337,13 +319,11 @@ def train(
     step = BIRILStep(model, config, total_steps=len(schedule))
 
     start_epoch, history = 0, []
-    if config.resume_from:
-        state = load_checkpoint(config.resume_from)
-        model.load_state_dict(state["model"])
-        step.load_state_dict(state["step"])
+    if resumed is not None:
+        load_states(resumed, model, step, config.resume_from)
         step.set_total_steps(len(schedule))  # the run may have been extended
-        start_epoch = state["epoch"]
-        history = [EpochMetrics(**h) for h in state["history"]]
+        start_epoch = resumed["epoch"]
+        history = [EpochMetrics(**h) for h in resumed["history"]]
     ckpt_path = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None
 
     model.train()

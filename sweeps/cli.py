@@ -1,7 +1,7 @@
 """``biril sweep``: the command-line face of ``sweeps.run_sweep``.
 
-Only click and the standard library are imported here; Ray, Optuna and torch load when
-the command runs, so ``biril --help`` stays instant.
+Only click, the standard library and a constant of the results contract are imported
+here; Ray, Optuna and torch load when the command runs, so ``biril --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 import sys
 
 import click
+
+from results.database import DB_ENV
 
 
 @click.command(
@@ -25,7 +27,13 @@ import click
     metavar="R",
     help="Results root, a local path or URI (default: $BIRIL_RESULTS, else ./biril-results).",
 )
-@click.option("--db", metavar="URL", help="Optuna database URL (default: sqlite R/biril.db).")
+@click.option(
+    "--db",
+    metavar="URL",
+    envvar=DB_ENV,
+    help=f"Optuna database URL (default: ${DB_ENV}, else sqlite R/biril.db). A password in "
+    f"it is never printed; ${DB_ENV} keeps it off the command line too.",
+)
 @click.option("--name", metavar="N", help="Sweep name (default: the spec's name).")
 @click.option(
     "--address",
@@ -54,25 +62,20 @@ def sweep_command(
     import optuna
 
     from .runner import run_sweep
-    from .spec import SweepError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
-        with contextlib.redirect_stdout(sys.stderr):
-            summary = run_sweep(
-                spec,
-                storage=storage,
-                db=db,
-                name=name,
-                address=address,
-                fresh=fresh,
-                progress=not as_json,
-            )
-    except SweepError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    report = _write_report(summary) if report_file != "none" else None
+    # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = run_sweep(
+            spec,
+            storage=storage,
+            db=db,
+            name=name,
+            address=address,
+            fresh=fresh,
+            progress=not as_json,
+        )
+    report = _write_report(summary, db) if report_file != "none" else None
     if as_json:
         click.echo(json.dumps({**summary.model_dump(), "report": report}))
     else:
@@ -81,8 +84,11 @@ def sweep_command(
             click.echo(f"report: {report}")
 
 
-def _write_report(summary) -> str | None:
-    """The HTML report of this sweep's dataset, beside its results when they are local."""
+def _write_report(summary, db: str | None) -> str | None:
+    """The HTML report of this sweep's dataset, beside its results when they are local.
+
+    It reads ``db`` itself: the summary's URL has its password masked.
+    """
     from pathlib import Path
 
     from analysis import StoreError, write_report
@@ -91,7 +97,7 @@ def _write_report(summary) -> str | None:
     local = "://" not in summary.results_dir
     output = results / "report.html" if local else Path(f"report-{summary.dataset}.html")
     try:
-        return str(write_report(summary.storage, dataset=summary.dataset, output=output))
+        return str(write_report(db or summary.storage, dataset=summary.dataset, output=output))
     except StoreError as e:  # e.g. no trial finished: the summary above says why
         click.echo(f"no report: {e}", err=True)
         return None

@@ -20,6 +20,8 @@ from typing import Any
 
 import optuna
 
+from results.database import display_url
+
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
@@ -73,9 +75,9 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
     if fresh or not restorable:
         if existing is not None and not fresh and finished_trials(existing):
             raise SweepError(
-                f"study {store.study_name} in {store.db_url} has finished trials but there is "
-                f"no Tune experiment to resume at {store.results_dir}: pass --fresh to start "
-                "over, or --name for a new sweep"
+                f"study {store.study_name} in {display_url(store.db_url)} has finished trials "
+                f"but there is no Tune experiment to resume at {store.results_dir}: pass --fresh "
+                "to start over, or --name for a new sweep"
             )
         if existing is not None:
             optuna.delete_study(study_name=store.study_name, storage=storage)
@@ -83,8 +85,8 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
         return False
     if existing is None:
         raise SweepError(
-            f"{store.results_dir} holds a Tune experiment but {store.db_url} has no study "
-            f"{store.study_name} (another --db?): pass --fresh to start over"
+            f"{store.results_dir} holds a Tune experiment but {display_url(store.db_url)} has "
+            f"no study {store.study_name} (another --db?): pass --fresh to start over"
         )
     if existing.user_attrs.get("spec") != spec.to_store():
         raise SweepError(
@@ -270,7 +272,7 @@ def run_sweep(
     confirm = spec.search.confirm
     return summarize(
         study,
-        storage_url=store.db_url,
+        storage_url=display_url(store.db_url),
         results_dir=store.results_dir,
         expected_search=spec.search.num_trials,
         confirm=(confirm.top_k, confirm.seeds) if confirm else (0, 0),

@@ -16,6 +16,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from results.database import (
+    DatabaseError,
+    check_db_url,
+    check_optuna_database,
+    display_url,
+    first_line,
+    redact,
+)
+
 from .spec import SweepError, SweepSpec
 
 DEFAULT_ROOT = "biril-results"
@@ -76,29 +85,27 @@ def resolve_store(spec: SweepSpec, storage: str | None = None, db: str | None = 
         except OSError as e:
             raise SweepError(f"--storage {root}: cannot create the results folder ({e})") from None
         db = f"sqlite:///{root}/{DB_NAME}"
-    check_db_url(db)
+    try:
+        check_db_url(db, "--db")
+    except DatabaseError as e:
+        raise SweepError(str(e)) from None
     return Store(root=root, db_url=db, dataset=spec.dataset, sweep=spec.name)
 
 
-def check_db_url(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        make_url(url)
-    except ArgumentError:
-        raise SweepError(
-            f"--db {url!r} is not an SQLAlchemy URL (e.g. sqlite:////abs/path/biril.db or "
-            "postgresql+psycopg2://user@host/db)"
-        ) from None
-
-
 def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Connect to (and create, if new) the Optuna database; errors name the URL."""
+    """Connect to (and create, if new) the Optuna database; errors name the URL, masked.
+
+    A database that already holds tables, none of them Optuna's, is refused untouched.
+    """
+    try:
+        check_optuna_database(url, "--db", empty_ok=True)
+    except DatabaseError as e:
+        raise SweepError(str(e)) from None
     try:
         return _create_storage(url)
     except Exception as e:  # driver missing, server down, bad credentials: all fatal here
-        raise SweepError(f"cannot open the Optuna database {url}: {e}".splitlines()[0]) from None
+        message = f"cannot open the Optuna database {display_url(url)}: {first_line(e)}"
+        raise SweepError(redact(message, url)) from None
 
 
 def _create_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:

@@ -121,7 +121,7 @@ def test_diverging_trials_fail_alone_and_the_sweep_finishes(ray_cluster, tmp_pat
 
 
 def run_driver(args: list[str], address: str) -> subprocess.Popen:
-    code = "import sys; from sweeps.cli import sweep_command; sweep_command.main(sys.argv[1:])"
+    code = "import sys; from biril.cli import main; main(['sweep', *sys.argv[1:]])"
     env = {**os.environ, "RAY_ADDRESS": address, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
