@@ -108,6 +108,28 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         raise SweepError(redact(message, url)) from None
 
 
+class PasswordFreeStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, pickled without the password in its URL.
+
+    Tune pickles the searcher, storage included, into the results folder (``tuner.pkl``,
+    ``searcher-state-*.pkl``), which may sit in a shared bucket. The pickle keeps the
+    masked URL; unpickling it in the sweep's driver, which opened the real URL first, takes
+    that one back.
+    """
+
+    _opened: dict[str, str] = {}  # masked URL -> the URL this process opened
+
+    def __init__(self, url: str, **kwargs) -> None:
+        super().__init__(url, **kwargs)
+        PasswordFreeStorage._opened[display_url(url)] = url
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "url": display_url(self.url)}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__({**state, "url": self._opened.get(state["url"], state["url"])})
+
+
 def _create_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
     """``RDBStorage(url)``, safe against another process creating the same new database.
 
@@ -119,10 +141,10 @@ def _create_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
 
     for _ in range(attempts - 1):
         try:
-            return optuna.storages.RDBStorage(url)
+            return PasswordFreeStorage(url)
         except IntegrityError:
             continue
-    return optuna.storages.RDBStorage(url)
+    return PasswordFreeStorage(url)
 
 
 def find_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
