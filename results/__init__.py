@@ -9,7 +9,8 @@ No torch and no Ray: every side of the house can import it.
 - ``runs``: which trials count (full runs) and what each contributes;
 - ``ranking``: the one best-ratio rule and how sure it is (``rank``, ``Best``);
 - ``pareto``: the accuracy-versus-energy front;
-- ``tdist``: Student's t without SciPy's import cost; ``errors``: ``StoreError``.
+- ``tdist``: Student's t without SciPy's import cost; ``errors``: ``StoreError``;
+- ``database``: opening a database URL safely (masked passwords, foreign databases refused).
 
 Example::
 

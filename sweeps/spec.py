@@ -38,6 +38,7 @@ SWEEP_OWNED = {
     "ratio": "the search sets each trial's ratio",
     "output_dir": "each trial checkpoints into its own Tune trial folder",
     "resume_from": "trials resume from their Tune checkpoint",
+    "overwrite": "each trial writes a fresh Tune trial folder",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
