@@ -2,36 +2,46 @@
 
 Only click and the standard library are imported here; pandas, Optuna, Plotly and
 scikit-learn load inside the commands, so registering them costs other commands nothing.
-Store problems end as one ``error: ...`` line on stderr with exit status 2.
+Store problems raise ``StoreError``, which ``biril`` reports as one line, exit status 2.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from typing import Any
+import os
+from pathlib import Path
 
 import click
 
-EXIT_USAGE = 2
 STORAGE_HELP = (
     "Results folder (its biril.db) or database URL, e.g. postgresql+psycopg2://... "
     "[default: $BIRIL_RESULTS, else ./biril-results]"
 )
 
 
+def _new_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A file path that can be written (its folders created), checked before any work."""
+    path = Path(value)
+    if path.is_dir():
+        raise click.BadParameter(f"{value} is a folder; name the file, e.g. {path / 'report.html'}")
+    ancestor = next(p for p in path.absolute().parents if p.exists())
+    if not ancestor.is_dir():
+        raise click.BadParameter(f"{ancestor} is a file, so {path.parent} cannot be created")
+    if not os.access(ancestor, os.W_OK):
+        raise click.BadParameter(f"cannot write in {ancestor}; choose another folder")
+    return value
+
+
 @click.command("report")
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--dataset", help="Only this dataset [default: every dataset in the store].")
-@click.option("-o", "--output", default="report.html", show_default=True,
+@click.option("-o", "--output", default="report.html", show_default=True, callback=_new_file,
               help="HTML file to write.")
 def report_command(storage: str | None, dataset: str | None, output: str) -> None:
     """Write one self-contained HTML report of the sweeps in the results store."""
     from analysis.report import write_report
 
-    path = _or_exit(lambda: write_report(storage, dataset=dataset, output=output))
-    click.echo(f"report: {path}")
+    click.echo(f"report: {write_report(storage, dataset=dataset, output=output)}")
 
 
 @click.command("best")
@@ -51,7 +61,7 @@ def best_command(
     """
     from analysis.best import best_ratio
 
-    best = _or_exit(lambda: best_ratio(dataset, storage=storage, max_energy=max_energy))
+    best = best_ratio(dataset, storage=storage, max_energy=max_energy)
     if as_json:
         click.echo(json.dumps(best.model_dump(mode="json")))
         return
@@ -61,14 +71,3 @@ def best_command(
         click.echo(f"energy       {best.energy_pj_per_sample:.4g} pJ per sample{budget}")
     click.echo(f"best run     trial {best.trial_id} (#{best.trial_number}) of {best.study}, "
                f"checkpoint {best.checkpoint}")
-
-
-def _or_exit(action: Callable[[], Any]) -> Any:
-    """Run ``action``; a store or input problem becomes ``error: ...`` and exit status 2."""
-    from results.errors import StoreError
-
-    try:
-        return action()
-    except (StoreError, OSError) as err:
-        click.echo(f"error: {' '.join(str(err).split())}", err=True)
-        sys.exit(EXIT_USAGE)

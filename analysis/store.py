@@ -22,14 +22,19 @@ from typing import Any
 import pandas as pd
 
 from results import layout
+from results.database import (
+    DatabaseError,
+    check_optuna_database,
+    display_url,
+    first_line,
+    redact,
+)
 from results.errors import StoreError
 from results.ratios import closest_int_ratio, fractions
 from results.runs import accuracy, is_full_run
 from results.schema import CURVE_ENERGY_KEYS, CURVE_KEYS, ENERGY_KEYS, REQUIRED_TRIAL_ATTRS
 
 __all__ = ["StoreError", "load_curves", "load_frames", "load_trials", "open_storage"]
-
-OPTUNA_TABLES = {"studies", "trials", "trial_user_attributes", "version_info"}
 
 # ``full_run``: the trial counts for the ranking (``results.runs.is_full_run``). Energy
 # columns are NaN for sweeps that predate energy counting, ``val_size`` for sweeps that
@@ -81,47 +86,22 @@ def storage_url(storage: str | os.PathLike | None) -> str:
     return f"sqlite:///{db}"
 
 
-def display_url(url: str) -> str:
-    """The URL with any password masked, for messages and reports."""
-    import sqlalchemy
-
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return url
-
-
 def open_storage(storage: str | os.PathLike | None):
     """An Optuna RDB storage on an existing Optuna database, or a StoreError saying why not."""
     import optuna
     import sqlalchemy
 
     url = storage_url(storage)
-    shown = display_url(url)
     try:
-        engine = sqlalchemy.create_engine(url)
-    except (sqlalchemy.exc.ArgumentError, ImportError) as err:
-        raise StoreError(f"cannot open database URL {shown}: {_first_line(err)}") from err
-    try:
-        tables = set(sqlalchemy.inspect(engine).get_table_names())
-    except sqlalchemy.exc.SQLAlchemyError as err:
-        raise StoreError(
-            f"cannot read {shown} as a database: {_first_line(err)}; pass --storage with a "
-            "BIRIL results folder or an Optuna database URL"
-        ) from err
-    finally:
-        engine.dispose()
-    missing = sorted(OPTUNA_TABLES - tables)
-    if missing:
-        raise StoreError(
-            f"{shown} is not an Optuna results store (tables {', '.join(missing)} missing); "
-            "point --storage at the folder or database `biril sweep` wrote"
-        )
+        check_optuna_database(url, "--storage", empty_ok=False)
+    except DatabaseError as err:
+        raise StoreError(str(err)) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.storages.RDBStorage(url, skip_table_creation=True)
     except (RuntimeError, sqlalchemy.exc.SQLAlchemyError) as err:
-        raise StoreError(f"cannot use {shown} as an Optuna store: {_first_line(err)}") from err
+        message = f"cannot use {display_url(url)} as an Optuna store: {first_line(err)}"
+        raise StoreError(redact(message, url)) from err
 
 
 def read_store(
@@ -282,8 +262,3 @@ def _add_trial(record: StudyRecords, trial) -> None:
 def _number(value: Any) -> float:
     """A float, with None (not reported) as NaN so pandas treats it as missing."""
     return float("nan") if value is None else float(value)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -10,6 +10,7 @@ Names load on first use, so ``biril --help`` and the Ray-side commands don't pay
 from importlib import import_module
 
 _EXPORTS = {
+    "CheckpointError": "checkpoint",
     "ConfigError": "config",
     "TrainConfig": "config",
     "build_config": "config",

@@ -33,7 +33,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig, device_name
 from .models import PRESETS, build_model
 from .plasticity import stdp_delta_conv2d
 from .schedule import MODES, Mode
@@ -92,6 +92,11 @@ class BenchOptions(BaseModel):
             if s not in SECTIONS:
                 raise ValueError(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
         return v
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str | None) -> str | None:
+        return device_name(v)
 
 
 # ------------------------------------------------------------------------------ timing
@@ -393,10 +398,10 @@ def memory_of_steps(args: dict, device: torch.device) -> float:
 
 # ------------------------------------------------------------------------------ suite
 def check_device(opts: BenchOptions) -> torch.device:
-    """The device to measure on; ValueError when the options cannot measure it."""
+    """The device to measure on; ConfigError when the options cannot measure it."""
     device = resolve_device(opts.device)
     if opts.clock == "cpu" and device.type == "cuda":
-        raise ValueError("--clock cpu times CPU seconds, not GPU work: use --clock wall on CUDA")
+        raise ConfigError("--clock cpu times CPU seconds, not GPU work: use --clock wall on CUDA")
     return device
 
 

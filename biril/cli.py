@@ -1,7 +1,9 @@
 """``biril``: the one command-line face of the trainer, sweeps, cluster and analysis.
 
 Sweeps, cluster and analysis commands are imported lazily by their own modules, so
-``biril train`` never pays for Ray. Every user error ends as one line on stderr, exit 2.
+``biril train`` never pays for Ray. Every user error ends as one line on stderr, exit 2:
+each package raises its own error type, and ``USER_ERRORS`` below is the one place that
+turns them into that line.
 """
 
 from __future__ import annotations
@@ -13,15 +15,52 @@ from pathlib import Path
 import click
 
 EXIT_USAGE = 2
+# The errors a user can fix, by package: (module, class). The message names the flag or
+# file and the fix. Looked up in the modules already imported (an error can only come from
+# one of those), so mapping them costs ``biril --help`` no import.
+USER_ERRORS = (
+    ("biril.config", "ConfigError"),
+    ("biril.checkpoint", "CheckpointError"),
+    ("biril.datasets.registry", "DatasetError"),
+    ("biril.trainer", "DivergenceError"),
+    ("results.database", "DatabaseError"),
+    ("sweeps.spec", "SweepError"),
+    ("analysis.store", "StoreError"),
+    ("cluster.errors", "ClusterError"),
+)
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The ``USER_ERRORS`` classes of the packages loaded so far."""
+    return tuple(getattr(sys.modules[m], name) for m, name in USER_ERRORS if m in sys.modules)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 class UserError(click.ClickException):
-    """A mistake the user can fix; printed as one line, exit status 2."""
+    """A mistake the user can fix: ``error: <one line>`` on stderr, exit status 2."""
 
     exit_code = EXIT_USAGE
 
+    def show(self, file=None) -> None:
+        click.echo(f"error: {one_line(self.format_message())}", err=True)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class BirilGroup(click.Group):
+    """The ``biril`` group: any command's user error becomes a ``UserError``."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            if isinstance(e, user_error_types()):
+                raise UserError(str(e)) from None
+            raise
+
+
+@click.group(cls=BirilGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """BIRIL Sweeps: spiking ResNets trained by STDP : STBP : STDP-STBP ratios."""
 
@@ -76,44 +115,40 @@ def _given(**options) -> dict:
 )
 @click.option("--output-dir", help="Checkpoint folder (default runs/<dataset>-<ratio>-seed<S>).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --output-dir.")
+@click.option(
+    "--overwrite", is_flag=True, default=None, help="Replace a checkpoint in --output-dir."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def train(config_file, resume, as_json, **options) -> None:
     """Train one BIRIL run and report validation and test accuracy."""
-    from .config import ConfigError, TrainConfig, build_config
+    from .checkpoint import CHECKPOINT_NAME
+    from .config import read_yaml, validated
 
-    fields = _given(**options)
-    try:
-        if config_file:
-            if not Path(config_file).is_file():
-                raise UserError(f"--config: no such file {config_file}; pass a YAML file path")
-            config = TrainConfig.from_yaml(config_file, **fields)
-        else:
-            config = build_config(**fields)
-        if config.output_dir is None:
-            ratio = config.ratio.replace(":", "-")
-            config.output_dir = f"runs/{config.dataset}-{ratio}-seed{config.seed}"
-        ckpt = Path(config.output_dir) / "checkpoint.pt"
-        if resume and ckpt.exists():
-            config.resume_from = str(ckpt)
-    except ConfigError as e:
-        raise UserError(_as_flags(str(e))) from None
+    flags = _given(**options)
+    data = read_yaml(config_file, f"--config {config_file}") if config_file else {}
+    config = validated(
+        {**data, **flags}, lambda f: _flag(f) if f in flags else f"{config_file}: {f}"
+    )
+    if config.output_dir is None:
+        ratio = config.ratio.replace(":", "-")
+        config.output_dir = f"runs/{config.dataset}-{ratio}-seed{config.seed}"
+    if resume:
+        config.resume_from = f"{config.output_dir}/{CHECKPOINT_NAME}"
     result = _run_training(config, quiet=as_json)
     if as_json:
         click.echo(json.dumps(result.summary()))
 
 
-def _as_flags(message: str) -> str:
-    """``time_steps: ...`` → ``--time-steps: ...``: name the field as the user typed it."""
-    field, sep, rest = message.partition(": ")
-    return f"--{field.replace('_', '-')}{sep}{rest}" if sep and field.isidentifier() else message
+def _flag(field: str) -> str:
+    """``time_steps`` → ``--time-steps``: the field as the user typed it."""
+    return f"--{field.replace('_', '-')}"
 
 
 def _run_training(config, quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .datasets import DatasetError
-    from .trainer import DivergenceError, train
+    from .trainer import train
 
     console = Console(stderr=True)
     with Progress(
@@ -123,6 +158,7 @@ def _run_training(config, quiet: bool):
         TextColumn("{task.fields[status]}"),
         console=console,
         transient=True,
+        disable=not console.is_terminal,  # a log or pipe gets the epoch lines alone
     ) as bar:
         task = bar.add_task("train", total=None, epoch=1, epochs=config.epochs, status="")
 
@@ -138,14 +174,7 @@ def _run_training(config, quiet: bool):
             bar.console.print(line)
             bar.update(task, completed=0, epoch=m.epoch + 1, status=f"val {m.val_acc:.2%}")
 
-        try:
-            result = train(config, callback=on_epoch, progress=on_step)
-        except (DatasetError, DivergenceError, FileNotFoundError) as e:
-            raise UserError(str(e)) from None
-        except RuntimeError as e:
-            if "CUDA is not available" in str(e):
-                raise UserError(str(e)) from None
-            raise
+        result = train(config, callback=on_epoch, progress=on_step)
     _print_summary(console, config, result)
     return result
 
@@ -212,6 +241,7 @@ def bench(presets, sections, as_json, **options) -> None:
     from rich.console import Console
 
     from .bench import BenchOptions, check_device, render, run_suite
+    from .config import ConfigError, describe_validation_error
 
     fields = {**options, **({"presets": presets} if presets else {})}
     fields.update({"sections": sections} if sections else {})
@@ -219,16 +249,9 @@ def bench(presets, sections, as_json, **options) -> None:
         opts = BenchOptions(**fields)
     except ValidationError as e:
         flags = {"presets": "--preset", "sections": "--only"}
-        problems = [
-            f"{flags.get(str(err['loc'][0]), '--' + str(err['loc'][0]).replace('_', '-'))}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
-            for err in e.errors()
-        ]
-        raise UserError("; ".join(problems)) from None
-    try:
-        check_device(opts)
-    except (ValueError, RuntimeError) as e:
-        raise UserError(str(e)) from None
+        problems = describe_validation_error(e, lambda f: flags.get(f, _flag(f)))
+        raise ConfigError(problems) from None
+    check_device(opts)
     log = Console(stderr=True)
     sweep = None
     if "sweep" in opts.sections:
@@ -261,16 +284,19 @@ def datasets(data_root, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows))
         return
-    table = Table(title=f"datasets under {resolve_root(data_root)}")
+    root = resolve_root(data_root)
+    # Paths below the root are shown relative to it; a long one wraps rather than being cut.
+    table = Table(title=f"datasets under {root}")
     for col in ("dataset", "status", "path", "train", "val", "test", "input", "classes"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         status = {"found": "[green]found", "missing": "[yellow]missing"}.get(
             r["status"], "[red]" + r["status"]
         )
         n = [str(r[k]) if r[k] is not None else "-" for k in ("n_train", "n_val", "n_test")]
         shape = "×".join(str(s) for s in r["input_shape"])
-        table.add_row(r["name"], status, r["path"], *n, shape, str(r["num_classes"]))
+        path = r["path"].removeprefix(f"{root}/")
+        table.add_row(r["name"], status, path, *n, shape, str(r["num_classes"]))
     console = Console()
     console.print(table)
     for r in rows:
@@ -381,7 +407,7 @@ def _smoke(device: str | None, only: tuple[str, ...], out: str | None, as_json: 
     try:
         target = resolve_device(build_config(device=device).device)
     except ConfigError as e:
-        raise UserError(_as_flags(str(e))) from None
+        raise UserError(f"--{e}") from None  # "device: ..." names the flag
     except RuntimeError as e:
         raise UserError(f"--device: {e}") from None
     cases = {**trainer_cases(), "sweep 4 trials packed": sweep_case}
@@ -430,14 +456,14 @@ _register_package_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: click's usage errors also become one line and exit status 2."""
+    """Entry point: click's usage errors, like ``UserError``, become one line and exit 2."""
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        click.echo(f"error: {e.format_message()}", err=True)
+        UserError(e.format_message()).show()
         sys.exit(EXIT_USAGE)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)

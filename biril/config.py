@@ -7,6 +7,7 @@ value fails the same way everywhere: before any data is loaded, naming the field
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -112,6 +113,8 @@ class TrainConfig(BaseModel):
     compile_neurons: bool = False
     output_dir: str | None = None
     resume_from: str | None = None
+    # Replace a checkpoint already in output_dir (else that is refused: it may be a finished run).
+    overwrite: bool = False
 
     @field_validator("ratio", mode="before")
     @classmethod
@@ -142,11 +145,7 @@ class TrainConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _check_device(cls, v: str | None) -> str | None:
-        if v in (None, "auto"):
-            return None
-        if v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
-            return v
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+        return device_name(v)
 
     @property
     def ratio_value(self) -> Ratio:
@@ -154,14 +153,51 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
-        data = yaml.load(Path(path).read_text(), Loader=RatioYAMLLoader) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of TrainConfig fields")
-        return build_config(**{**data, **overrides})
+        """The YAML file's fields, ``overrides`` on top; a bad field is named in its file."""
+        data = read_yaml(path)
+        return validated({**data, **overrides}, lambda f: f if f in overrides else f"{path}: {f}")
 
 
-def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
-    """One line per bad field: ``field: problem``, the field path as the user wrote it."""
+def device_name(v: str | None) -> str | None:
+    """A device the trainer understands (None for auto), else why not, listing the choices."""
+    if v in (None, "auto"):
+        return None
+    if v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
+        return v
+    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+
+
+def read_yaml(path: str | Path, name: str | None = None) -> dict:
+    """The mapping of fields in a YAML file; a ``ConfigError`` naming it (as ``name``) if not.
+
+    Binary files, malformed YAML and YAML that is not a mapping all end as one line.
+    """
+    name = name or str(path)
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: a binary file, not YAML; pass a YAML file of fields") from None
+    except OSError as e:
+        raise ConfigError(f"{name}: cannot read it ({e.strerror}); pass a YAML file") from None
+    try:
+        data = yaml.load(text, Loader=RatioYAMLLoader)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise ConfigError(f"{name}: not valid YAML ({problem}{at}); fix the file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: expected a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def describe_validation_error(err: ValidationError, name: Callable[[str], str] = str) -> str:
+    """One line for all bad fields: ``field: problem``, each field named by ``name``.
+
+    ``name`` says where the user wrote the field: a flag, a key of a YAML file.
+    """
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
@@ -170,13 +206,18 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> str:
             msg = "unknown field; check the spelling against the documented fields"
         if e["type"] not in ("extra_forbidden", "value_error", "missing"):
             msg = f"{msg} (got {e['input']!r})"
-        lines.append(f"{prefix}{loc}: {msg}")
+        lines.append(f"{name(loc)}: {msg}")
     return "; ".join(lines)
+
+
+def validated(fields: dict, name: Callable[[str], str] = str) -> TrainConfig:
+    """``TrainConfig(**fields)``, or one ``ConfigError`` line naming each field by ``name``."""
+    try:
+        return TrainConfig(**fields)
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(e, name)) from None
 
 
 def build_config(**fields) -> TrainConfig:
     """``TrainConfig(**fields)`` with a one-line ``ConfigError`` instead of a report."""
-    try:
-        return TrainConfig(**fields)
-    except ValidationError as e:
-        raise ConfigError(describe_validation_error(e)) from None
+    return validated(fields)

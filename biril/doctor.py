@@ -189,7 +189,7 @@ def data_checks(data_root: str | None = None, dataset: str | None = None) -> lis
     Without ``dataset`` a missing dataset is no failure: this machine may not need it.
     A dataset present but unreadable is one, and so is ``dataset`` when it is not there.
     """
-    from .datasets import REGISTRY, inventory
+    from .datasets import REGISTRY, DatasetError, inventory
     from .datasets import data_root as resolve_root
 
     root = resolve_root(data_root)
@@ -208,7 +208,13 @@ def data_checks(data_root: str | None = None, dataset: str | None = None) -> lis
             detail={"path": str(root)},
         )
     ]
-    rows = inventory(data_root)
+    try:
+        rows = inventory(data_root)
+    except DatasetError:  # a named root that is no folder: the check above says so
+        rows = [
+            {"name": info.name, "status": "missing" if info.folder else "found", "detail": ""}
+            for info in REGISTRY.values()
+        ]
     by_status = {s: [r["name"] for r in rows if r["status"] == s] for s in ("found", "missing")}
     broken = [r for r in rows if r["status"] == "error"]
     message = f"found: {', '.join(by_status['found']) or 'none'}; missing: " + (

@@ -13,7 +13,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
@@ -40,8 +40,6 @@ from .plasticity import (
     stdp_deltas,
 )
 from .schedule import Mode, mode_counts, modes
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class DivergenceError(RuntimeError):
@@ -105,7 +103,7 @@ def resolve_device(name: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
     return device
 
 
@@ -126,8 +124,9 @@ def bir_loss(mean_out: torch.Tensor, target: torch.Tensor, kind: str, num_classe
 def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
     """The run's Eq. 3 parameters; ``a_minus: None`` balances LTD against LTP over the window.
 
-    ``None`` when the window cannot be balanced (a single time step) and the run never
-    applies STDP; a run that would is refused, naming the fix.
+    A single time step has no anti-causal pair, so no ``A−`` can balance it. The covariance
+    form (``stdp_center``) needs none: independent firing already averages to zero there.
+    Without it such a run is refused if it applies STDP (``None`` if it never does).
     """
     same_step = config.stdp_same_step == "causal"
     if config.a_minus is not None:
@@ -140,6 +139,10 @@ def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
             a_plus=config.a_plus, balance=config.stdp_balance, same_step=same_step,
         )
     except ValueError as e:
+        if config.stdp_center:  # no drift to balance: the covariance form has none
+            return STDPParams(
+                config.tau_plus, config.tau_minus, config.a_plus, config.a_plus, same_step
+            )
         a, _, c = config.ratio_value.fractions
         if config.stdp_lr > 0 and a + c > 0:
             raise ConfigError(f"a_minus: {e}") from None
@@ -331,23 +334,6 @@ def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:
     return config.time_steps or REGISTRY[config.dataset].time_steps
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    p = Path(path)
-    if p.is_dir():
-        p = p / CHECKPOINT_NAME
-    if not p.exists():
-        raise FileNotFoundError(f"no checkpoint at {p}")
-    return torch.load(p, map_location="cpu", weights_only=False)
-
-
 EpochCallback = Callable[[EpochMetrics], None]
 
 
@@ -364,6 +350,7 @@ def train(
     >>> r = train(TrainConfig(dataset="digits", ratio="1:8:3", epochs=1))  # doctest: +SKIP
     """
     started = time.perf_counter()
+    resumed = prepare_checkpoint(config)  # before any work: the output folder, what resumes
     device = resolve_device(config.device)
     splits = load_dataset(
         config.dataset,
@@ -382,13 +369,11 @@ def train(
     step = BIRILStep(model, config, total_steps=len(schedule))
 
     start_epoch, history = 0, []
-    if config.resume_from:
-        state = load_checkpoint(config.resume_from)
-        model.load_state_dict(state["model"])
-        step.load_state_dict(state["step"])
+    if resumed is not None:
+        load_states(resumed, model, step, config.resume_from)
         step.set_total_steps(len(schedule))  # the run may have been extended
-        start_epoch = state["epoch"]
-        history = [EpochMetrics(**h) for h in state["history"]]
+        start_epoch = resumed["epoch"]
+        history = [EpochMetrics(**h) for h in resumed["history"]]
     ckpt_path = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None
 
     model.train()

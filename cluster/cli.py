@@ -1,21 +1,22 @@
 """``biril cluster up|down|status``, ``biril submit``, ``biril jobs list|status|logs|stop``.
 
-Only click and the standard library load at import time, so ``biril --help`` stays fast;
-Ray loads inside the commands. Every failure the user can fix prints one line
-``error: …`` on stderr and exits with status 2; a job that ends in anything but SUCCEEDED
-makes ``submit --wait`` exit with status 1.
+Only click, the standard library and a constant of the results contract load at import
+time, so ``biril --help`` stays fast; Ray loads inside the commands. Every failure the user
+can fix raises ``ClusterError``, which ``biril`` prints as one line ``error: …`` on stderr
+with exit status 2; a job that ends in anything but SUCCEEDED makes ``submit --wait`` exit
+with status 1.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from results.database import DB_ENV
 
 ADDRESS_HELP = (
     "Ray dashboard / Jobs API, http://HOST:PORT (default: $RAY_API_SERVER_ADDRESS, "
@@ -26,26 +27,6 @@ ADDRESS_HELP = (
 def _one_line(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return text.splitlines()[0]
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the errors a user can act on into one ``error: …`` line and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .errors import ClusterError
-
-        try:
-            return fn(*args, **kwargs)
-        except ClusterError as e:
-            click.echo(f"error: {_one_line(e)}", err=True)
-            sys.exit(2)
-        except (RuntimeError, ValueError, ConnectionError) as e:
-            # Ray's Jobs client reports HTTP failures (an unknown job id, say) this way.
-            click.echo(f"error: {_one_line(e)}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def _state_dir() -> Path:
@@ -90,7 +71,6 @@ def cluster_group() -> None:
     help="CPUs the head offers to trials (0 keeps trials on the workers)",
 )
 @click.option("--dashboard-port", default=None, type=int, help="default: a free port")
-@user_errors
 def up_command(
     workers: int,
     cpus_per_worker: int,
@@ -129,7 +109,6 @@ def up_command(
 
 
 @cluster_group.command("down")
-@user_errors
 def down_command() -> None:
     """Stop exactly the processes `biril cluster up` started (by PID), and check they are gone."""
     from .local import stop_cluster
@@ -147,7 +126,6 @@ def down_command() -> None:
 @cluster_group.command("status")
 @address_option
 @click.option("--json", "as_json", is_flag=True, help="print the nodes as JSON")
-@user_errors
 def status_command(address: str | None, as_json: bool) -> None:
     """Show the cluster's nodes and resources (the local cluster unless --address)."""
     from .local import describe_nodes
@@ -205,20 +183,34 @@ def _wait_for(dashboard: Any, job_id: str) -> None:
     help="results root every node can reach (default: $BIRIL_RESULTS, else ./biril-results)",
 )
 @click.option("--name", default=None, help="sweep name (default: the spec's)")
-@click.option("--db", default=None, metavar="URL", help="Optuna database URL (needed for URIs)")
+@click.option(
+    "--db",
+    default=None,
+    metavar="URL",
+    envvar=DB_ENV,
+    help=f"Optuna database URL (needed for URIs; default: ${DB_ENV}); the job gets it as "
+    f"${DB_ENV}, never on its command line",
+)
+@click.option(
+    "--db-env",
+    default=None,
+    metavar="VAR",
+    help="read the database URL from the environment variable VAR (keeps a password off "
+    "your command line too)",
+)
 @click.option(
     "--shared-storage",
     is_flag=True,
     help="--storage is a shared filesystem path mounted on every node",
 )
 @click.option("--wait", is_flag=True, help="follow the log; exit non-zero unless it succeeds")
-@user_errors
 def submit_command(
     spec: str,
     address: str | None,
     storage: str | None,
     name: str | None,
     db: str | None,
+    db_env: str | None,
     shared_storage: bool,
     wait: bool,
 ) -> None:
@@ -226,9 +218,10 @@ def submit_command(
 
     Submitting the same sweep again (same storage and name) resumes it.
     """
-    from .submit import load_sweep, submit_sweep
+    from .submit import database_url, load_sweep, submit_sweep
 
     sweep, spec_file = load_sweep(spec, name)
+    db = database_url(db, db_env)
     dashboard = _connect(address)
     sub = submit_sweep(dashboard, sweep, spec_file, storage, db, shared_storage, name)
     click.echo(
@@ -250,7 +243,6 @@ def jobs_group() -> None:
 
 @jobs_group.command("list")
 @address_option
-@user_errors
 def jobs_list(address: str | None) -> None:
     """Every job the cluster knows, oldest first."""
     dashboard = _connect(address)
@@ -264,7 +256,6 @@ def jobs_list(address: str | None) -> None:
 @jobs_group.command("status")
 @click.argument("job_id")
 @address_option
-@user_errors
 def jobs_status(job_id: str, address: str | None) -> None:
     """A job's status and, when it ended, why."""
     info = _connect(address).jobs.get_job_info(job_id)
@@ -278,7 +269,6 @@ def jobs_status(job_id: str, address: str | None) -> None:
 @click.argument("job_id")
 @address_option
 @click.option("--follow", "-f", is_flag=True, help="keep printing until the job ends")
-@user_errors
 def jobs_logs(job_id: str, address: str | None, follow: bool) -> None:
     """A job's log (the sweep's output)."""
     dashboard = _connect(address)
@@ -291,7 +281,6 @@ def jobs_logs(job_id: str, address: str | None, follow: bool) -> None:
 @jobs_group.command("stop")
 @click.argument("job_id")
 @address_option
-@user_errors
 def jobs_stop(job_id: str, address: str | None) -> None:
     """Ask the cluster to stop a job (its sweep resumes when submitted again)."""
     stopped = _connect(address).jobs.stop_job(job_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -83,11 +85,44 @@ class Dashboard:
         return [n for n in self.nodes() if n["state"] == "ALIVE"]
 
     @cached_property
-    def jobs(self) -> JobSubmissionClient:
+    def jobs(self) -> JobsClient:
         """Ray's Jobs API client, with our token attached to every request."""
         from ray.job_submission import JobSubmissionClient
 
-        return JobSubmissionClient(self.url, headers=dict(self.headers))
+        with jobs_api_failures(self.url):
+            client = JobSubmissionClient(self.url, headers=dict(self.headers))
+        return JobsClient(client, self.url)
+
+
+@contextmanager
+def jobs_api_failures(url: str) -> Iterator[None]:
+    """Ray's Jobs client errors inside, as one-line ``ClusterError``s.
+
+    Ray reports an unknown job id, a refused request or a lost connection as a
+    ``RuntimeError``, ``ValueError`` or ``ConnectionError`` holding the server's whole answer.
+    """
+    try:
+        yield
+    except (RuntimeError, ValueError, ConnectionError) as e:
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        raise ClusterError(f"the Jobs API at {url}: {lines[0]}") from None
+
+
+class JobsClient:
+    """Ray's ``JobSubmissionClient``; each call's failure is one ``ClusterError`` line."""
+
+    def __init__(self, client: JobSubmissionClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            with jobs_api_failures(self._url):
+                return method(*args, **kwargs)
+
+        return checked
 
 
 def _reason(e: requests.RequestException) -> str:

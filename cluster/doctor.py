@@ -17,7 +17,11 @@ import json
 import shlex
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from biril.doctor import Check, first_line, trainer_checks
@@ -130,10 +134,11 @@ def check_cluster(
     """
     import logging
 
-    from sweeps.store import results_root
+    from results.layout import results_root
 
     from .dashboard import connect
-    from .local import default_state_dir, describe_nodes, read_state
+    from .local import describe_nodes
+    from .state import default_state_dir, read_state
 
     state_dir = default_state_dir()
     dashboard = connect(address, state_dir)
@@ -168,19 +173,31 @@ def check_cluster(
     }
 
 
+@contextmanager
+def shipped_project() -> Iterator[dict[str, Any]]:
+    """The job's runtime env: this checkout's allow-listed files, as ``biril submit`` ships
+    them (an installed copy ships nothing and runs the nodes' own installation)."""
+    from .submit import project_root, stage_project
+
+    runtime_env: dict[str, Any] = {"env_vars": {"PYTHONUNBUFFERED": "1"}}
+    root = project_root()
+    if root is None:
+        yield runtime_env
+        return
+    with tempfile.TemporaryDirectory(prefix="biril-doctor-") as staged:
+        stage_project(root, Path(staged))
+        yield {**runtime_env, "working_dir": staged}
+
+
 def ask_nodes(dashboard, options: dict[str, Any], timeout: float) -> dict[str, dict[str, Any]]:
     """Submit the doctor job, wait for it, and read the nodes' reports from its log."""
     from .errors import ClusterError
-    from .submit import EXCLUDES, project_root
 
-    root = project_root()
-    runtime_env: dict[str, Any] = {"env_vars": {"PYTHONUNBUFFERED": "1"}}
-    if root is not None:  # ship this checkout; an installed copy runs the nodes' own
-        runtime_env.update(working_dir=str(root), excludes=list(EXCLUDES))
     node_options = {**options, "db": None, "database": False}
     request = json.dumps({"options": node_options, "timeout": timeout})
     command = f"python -m cluster.doctor {shlex.quote(request)}"
-    job = dashboard.jobs.submit_job(entrypoint=command, runtime_env=runtime_env)
+    with shipped_project() as runtime_env:
+        job = dashboard.jobs.submit_job(entrypoint=command, runtime_env=runtime_env)
     deadline = time.monotonic() + timeout + 60.0  # the job's own start-up on top
     while True:
         status = dashboard.jobs.get_job_status(job)

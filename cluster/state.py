@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import procs
+from .errors import ClusterError
 
 STATE_DIR_ENV = "BIRIL_CLUSTER_DIR"
 STATE_FILE = "cluster.json"
@@ -64,7 +65,16 @@ def read_state(state_dir: Path) -> LocalClusterState | None:
     path = state_path(state_dir)
     if not path.is_file():
         return None
-    return LocalClusterState.model_validate_json(path.read_text())
+    try:
+        return LocalClusterState.model_validate_json(path.read_bytes())
+    except ValidationError as e:
+        problem = e.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        raise ClusterError(
+            f"{path} is not a record of `biril cluster up` ({where + ': ' if where else ''}"
+            f"{problem['msg']}): stop any Ray processes it started by hand, then delete it, "
+            f"or set {STATE_DIR_ENV} to another folder"
+        ) from None
 
 
 def write_state(state_dir: Path, state: LocalClusterState) -> None:

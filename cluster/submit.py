@@ -1,8 +1,11 @@
 """Ship a sweep spec to a Ray cluster as a Ray job, and follow it.
 
 The job runs ``python -m biril.cli sweep SPEC --storage R --name N`` on the cluster, in a
-``working_dir`` that is this project (so the cluster runs the code you have here), minus
-results, virtualenvs, data and caches. Inside the job ``RAY_ADDRESS`` points at the
+``working_dir`` staged from this project's code (so the cluster runs the code you have
+here): an allow-list of the packages, ``pyproject.toml``, the README and the spec, so no
+secret, result or data file in the checkout can travel. The database URL reaches the job
+as ``$BIRIL_DB`` in its runtime environment, never on its command line, which the
+dashboard shows to anyone who can read it. Inside the job ``RAY_ADDRESS`` points at the
 cluster, so the sweep's trials spread over all its nodes.
 
 Results must land where every node can write and the driver can read: an object-store URI
@@ -13,6 +16,7 @@ when every node runs on this machine (the local multi-node cluster shares this d
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 import shutil
@@ -25,9 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from results.database import DB_ENV, check_db_url
 from results.layout import is_uri, results_root
 
-from .dashboard import Dashboard
+from .dashboard import Dashboard, jobs_api_failures
 from .errors import ClusterError
 
 if TYPE_CHECKING:
@@ -35,24 +40,10 @@ if TYPE_CHECKING:
 
     from sweeps.spec import SweepSpec
 
-# Never shipped to the cluster: outputs, environments, data, caches (gitignore syntax).
-EXCLUDES = [
-    ".git",
-    ".venv",
-    "venv",
-    "*.egg-info",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".mypy_cache",
-    "biril-results",
-    "runs",
-    "data",
-    ".gl",
-    ".whl",
-    "build",
-    "dist",
-]
+# All a job needs from a source checkout; nothing else is ever copied into its working_dir.
+SHIPPED_PACKAGES = ("biril", "sweeps", "cluster", "analysis", "results")
+SHIPPED_SUFFIXES = (".py", ".yaml")  # the packages' code and their package data
+SHIPPED_FILES = ("pyproject.toml", "README.md")
 STAGED_SPEC_DIR = "_biril_job"
 
 
@@ -112,55 +103,76 @@ def project_root() -> Path | None:
     return None
 
 
-@contextmanager
-def working_dir(spec_file: Path, storage: str) -> Iterator[tuple[Path, str, list[str]]]:
-    """The job's ``working_dir``, the spec file's path inside it, and the upload excludes.
+def database_url(db: str | None, db_env: str | None) -> str | None:
+    """The Optuna database URL from ``--db`` or the variable ``--db-env`` names, checked here."""
+    if db and db_env:
+        raise ClusterError("--db and --db-env both name the database: pass one of them")
+    if db_env:
+        db = os.environ.get(db_env)
+        if not db:
+            raise ClusterError(
+                f"--db-env {db_env}: no such variable is set here; export {db_env}=URL first"
+            )
+    if db:
+        check_db_url(db, f"--db-env {db_env}" if db_env else "--db")
+    return db
 
-    A shipped spec needs only the project itself. Any other spec file is added to a
-    filtered copy of the project, under ``_biril_job/`` (even one inside the checkout: it
-    may sit in a folder that is never shipped, like ``biril-results/``). From an installed copy
-    (no checkout) only the spec travels, and the cluster's own installation runs it.
-    A results root inside the project is never shipped.
+
+@contextmanager
+def working_dir(spec_file: Path) -> Iterator[tuple[Path, str]]:
+    """The job's ``working_dir``, staged from an allow-list, and the spec's path inside it.
+
+    From a source checkout: the packages' ``.py`` and ``.yaml`` files, ``pyproject.toml``
+    and the README. Anything else there (results, data, environments, and secrets such as
+    ``.env``, SSH keys, ``.netrc``, cloud credentials or tokens) stays behind whatever it is
+    called, because nothing off the list is copied. A spec that is not a shipped one goes
+    under ``_biril_job/``. From an installed copy (no checkout) only the spec travels, and
+    the cluster's own installation runs it.
     """
     root = project_root()
-    if root is not None and spec_file.is_relative_to(root / "sweeps" / "specs"):
-        yield root, spec_file.relative_to(root).as_posix(), excludes_for(root, storage)
-        return
     with tempfile.TemporaryDirectory(prefix="biril-job-") as tmp:
         staged = Path(tmp) / "job"
+        staged.mkdir()
         if root is not None:
-            skip = None if is_uri(storage) else Path(storage)
-            shutil.copytree(root, staged, ignore=_copy_filter(skip))
-        (staged / STAGED_SPEC_DIR).mkdir(parents=True)
+            stage_project(root, staged)
+            if spec_file.is_relative_to(root / "sweeps" / "specs"):
+                yield staged, spec_file.relative_to(root).as_posix()
+                return
+        (staged / STAGED_SPEC_DIR).mkdir()
         shutil.copy2(spec_file, staged / STAGED_SPEC_DIR / spec_file.name)
-        yield staged, f"{STAGED_SPEC_DIR}/{spec_file.name}", list(EXCLUDES)
+        yield staged, f"{STAGED_SPEC_DIR}/{spec_file.name}"
 
 
-def _copy_filter(skip: Path | None) -> Callable[[str, list[str]], set[str]]:
-    """``copytree``'s ignore: the ``EXCLUDES`` patterns and the folder ``skip``."""
-    patterns = shutil.ignore_patterns(*EXCLUDES)
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        return set(patterns(folder, names)) | {n for n in names if Path(folder, n) == skip}
-
-    return ignore
-
-
-def excludes_for(wd: Path, storage: str) -> list[str]:
-    """``EXCLUDES``, plus the results root when it lies inside the shipped folder."""
-    if is_uri(storage) or not Path(storage).is_relative_to(wd):
-        return list(EXCLUDES)
-    return [*EXCLUDES, "/" + Path(storage).relative_to(wd).as_posix()]
+def stage_project(root: Path, staged: Path) -> None:
+    """Copy the allow-listed files of the checkout ``root`` into ``staged``."""
+    for name in SHIPPED_FILES:
+        if (root / name).is_file():
+            shutil.copy2(root / name, staged / name)
+    for package in SHIPPED_PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            relative = path.relative_to(root)
+            hidden = any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+            plain = path.is_file() and not path.is_symlink()
+            if path.suffix in SHIPPED_SUFFIXES and plain and not hidden:
+                (staged / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, staged / relative)
 
 
-def entrypoint(spec_file: str, storage: str, name: str | None, db: str | None) -> str:
-    """The shell command the job runs: the sweep CLI of the shipped project."""
+def entrypoint(spec_file: str, storage: str, name: str | None) -> str:
+    """The shell command the job runs: the sweep CLI of the shipped project.
+
+    No database URL: the job's ``$BIRIL_DB`` holds it (``runtime_env``).
+    """
     cmd = ["python", "-m", "biril.cli", "sweep", spec_file, "--storage", storage]
     if name:
         cmd += ["--name", name]
-    if db:
-        cmd += ["--db", db]
     return shlex.join(cmd)
+
+
+def runtime_env(wd: Path, db: str | None) -> dict[str, Any]:
+    """The job's ``working_dir`` and environment; the database URL travels only here."""
+    env = {"PYTHONUNBUFFERED": "1", **({DB_ENV: db} if db else {})}
+    return {"working_dir": str(wd), "env_vars": env}
 
 
 def job_id_for(spec: SweepSpec) -> str:
@@ -209,16 +221,12 @@ def submit_sweep(
     ``spec`` is the validated spec (``load_sweep``), ``name`` the user's override of its name.
     """
     storage = resolve_storage(storage, db, dashboard.alive_nodes(), shared_storage)
-    with working_dir(spec_file, storage) as (wd, shipped_spec, excludes):
-        command = entrypoint(shipped_spec, storage, name, db)
+    with working_dir(spec_file) as (wd, shipped_spec):
+        command = entrypoint(shipped_spec, storage, name)
         job_id = dashboard.jobs.submit_job(
             entrypoint=command,
             submission_id=job_id_for(spec),
-            runtime_env={
-                "working_dir": str(wd),
-                "excludes": excludes,
-                "env_vars": {"PYTHONUNBUFFERED": "1"},
-            },
+            runtime_env=runtime_env(wd, db),
             metadata={"biril_study": spec.study_name, "biril_storage": storage},
         )
     return Submission(job_id, dashboard.url, spec.study_name, storage, command)
@@ -231,5 +239,6 @@ def follow_logs(dashboard: Dashboard, job_id: str, write: Callable[[str], None])
         async for chunk in dashboard.jobs.tail_job_logs(job_id):
             write(chunk)
 
-    asyncio.run(tail())
+    with jobs_api_failures(dashboard.url):  # the log stream fails while it is read
+        asyncio.run(tail())
     return str(dashboard.jobs.get_job_status(job_id).value)

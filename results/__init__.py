@@ -10,7 +10,8 @@ No torch and no Ray: every side of the house can import it.
 - ``ranking``: the one best-ratio rule and how sure it is (``rank``, ``Best``);
 - ``effect``: what STDP adds at a ratio, against its frozen control paired by seed;
 - ``pareto``: the accuracy-versus-energy front;
-- ``tdist``: Student's t without SciPy's import cost; ``errors``: ``StoreError``.
+- ``tdist``: Student's t without SciPy's import cost; ``errors``: ``StoreError``;
+- ``database``: opening a database URL safely (masked passwords, foreign databases refused).
 
 Example::
 

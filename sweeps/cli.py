@@ -1,9 +1,9 @@
 """``biril sweep``: the command-line face of ``sweeps.run_sweep``.
 
-Only click and the standard library are imported here; Ray, Optuna and torch load when
-the command runs, so ``biril --help`` stays instant. The HTML report at the end is
-written by the function the one CLI (``biril/cli.py``) hands in, so ``sweeps`` never
-imports ``analysis``.
+Only click, the standard library and a constant of the results contract are imported
+here; Ray, Optuna and torch load when the command runs, so ``biril --help`` stays instant.
+The HTML report at the end is written by the function the one CLI (``biril/cli.py``)
+hands in, so ``sweeps`` never imports ``analysis``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+
+from results.database import DB_ENV
 
 # (database URL, dataset, output file) -> the report file written.
 ReportWriter = Callable[[str, str, Path], Path]
@@ -35,7 +37,13 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
         metavar="R",
         help="Results root, a local path or URI (default: $BIRIL_RESULTS, else ./biril-results).",
     )
-    @click.option("--db", metavar="URL", help="Optuna database URL (default: sqlite R/biril.db).")
+    @click.option(
+        "--db",
+        metavar="URL",
+        envvar=DB_ENV,
+        help=f"Optuna database URL (default: ${DB_ENV}, else sqlite R/biril.db). A password in "
+        f"it is never printed; ${DB_ENV} keeps it off the command line too.",
+    )
     @click.option("--name", metavar="N", help="Sweep name (default: the spec's name).")
     @click.option(
         "--address",
@@ -64,27 +72,22 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
         import optuna
 
         from .runner import run_sweep
-        from .spec import SweepError
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
-            with contextlib.redirect_stdout(sys.stderr):
-                summary = run_sweep(
-                    spec,
-                    storage=storage,
-                    db=db,
-                    name=name,
-                    address=address,
-                    fresh=fresh,
-                    progress=not as_json,
-                )
-        except SweepError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
+        # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = run_sweep(
+                spec,
+                storage=storage,
+                db=db,
+                name=name,
+                address=address,
+                fresh=fresh,
+                progress=not as_json,
+            )
         report = None
         if write_report is not None and report_file != "none":
-            report = _report(summary, write_report)
+            report = _report(summary, db, write_report)
         if as_json:
             click.echo(json.dumps({**summary.model_dump(), "report": report}))
         else:
@@ -95,8 +98,11 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
     return command
 
 
-def _report(summary, write_report: ReportWriter) -> str | None:
-    """The HTML report of this sweep's dataset, beside its results when they are local."""
+def _report(summary, db: str | None, write_report: ReportWriter) -> str | None:
+    """The HTML report of this sweep's dataset, beside its results when they are local.
+
+    It reads ``db`` itself: the summary's URL has its password masked.
+    """
     from results.errors import StoreError
     from results.layout import is_uri
 
@@ -104,7 +110,7 @@ def _report(summary, write_report: ReportWriter) -> str | None:
     local = not is_uri(summary.results_dir)
     output = results / "report.html" if local else Path(f"report-{summary.dataset}.html")
     try:
-        return str(write_report(summary.storage, summary.dataset, output))
+        return str(write_report(db or summary.storage, summary.dataset, output))
     except StoreError as e:  # e.g. no trial finished: the summary above says why
         click.echo(f"no report: {e}", err=True)
         return None

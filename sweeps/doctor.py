@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from biril.doctor import INSTALL_PROJECT, Check, first_line
+from results.layout import is_uri, results_root, sqlite_url
 
 DB_CONNECT_TIMEOUT_S = 5
 
@@ -23,12 +24,6 @@ def storage_checks(
     storage: str | None = None, db: str | None = None, database: bool = True
 ) -> list[Check]:
     """The results root (writable?) and, with ``database``, the Optuna database (reachable?)."""
-    try:
-        from .store import DB_NAME, is_uri, results_root
-    except ImportError as e:  # the store needs Optuna
-        fail = f"cannot check: {first_line(e)}"
-        names = ("results root", "database") if database else ("results root",)
-        return [Check(n, False, fail, fix=INSTALL_PROJECT, required=True) for n in names]
     root = results_root(storage)
     if is_uri(root):
         checks = [
@@ -56,7 +51,7 @@ def storage_checks(
             )
         )
     else:
-        checks.append(database_check(db or f"sqlite:///{root}/{DB_NAME}"))
+        checks.append(database_check(db or sqlite_url(root)))
     return checks
 
 

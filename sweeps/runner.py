@@ -21,6 +21,7 @@ from typing import Any
 
 import optuna
 
+from results.database import display_url
 from results.schema import VAL_ACC
 
 from .confirm import Confirmation
@@ -77,9 +78,9 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
     if fresh or not restorable:
         if existing is not None and not fresh and finished_trials(existing):
             raise SweepError(
-                f"study {store.study_name} in {store.db_url} has finished trials but there is "
-                f"no Tune experiment to resume at {store.results_dir}: pass --fresh to start "
-                "over, or --name for a new sweep"
+                f"study {store.study_name} in {display_url(store.db_url)} has finished trials "
+                f"but there is no Tune experiment to resume at {store.results_dir}: pass --fresh "
+                "to start over, or --name for a new sweep"
             )
         if existing is not None:
             optuna.delete_study(study_name=store.study_name, storage=storage)
@@ -87,8 +88,8 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
         return False
     if existing is None:
         raise SweepError(
-            f"{store.results_dir} holds a Tune experiment but {store.db_url} has no study "
-            f"{store.study_name} (another --db?): pass --fresh to start over"
+            f"{store.results_dir} holds a Tune experiment but {display_url(store.db_url)} has "
+            f"no study {store.study_name} (another --db?): pass --fresh to start over"
         )
     if existing.user_attrs.get("spec") != spec.to_store():
         raise SweepError(
@@ -277,7 +278,7 @@ def run_sweep(
     study = optuna.load_study(study_name=store.study_name, storage=storage_obj)
     return summarize(
         study,
-        storage_url=store.db_url,
+        storage_url=display_url(store.db_url),
         results_dir=store.results_dir,
         expected_search=spec.search.num_trials,
         confirmation=Confirmation.of(spec),

@@ -33,8 +33,7 @@ def sweep_case(device: torch.device, profile: Profile) -> Check:
     """Run the packed sweep and check from the trials' results that it really packed."""
     import ray
 
-    from biril.bench import stdout_to_stderr
-
+    from .bench import stdout_to_stderr
     from .runner import run_sweep
     from .spec import parse_spec
 

@@ -39,6 +39,7 @@ SWEEP_OWNED = {
     "ratio": "the search sets each trial's ratio",
     "output_dir": "each trial checkpoints into its own Tune trial folder",
     "resume_from": "trials resume from their Tune checkpoint",
+    "overwrite": "each trial writes a fresh Tune trial folder",
 }
 # Trial fields a spec's search.params may not vary, and why.
 NOT_SEARCHABLE = {

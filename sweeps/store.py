@@ -13,6 +13,14 @@ import optuna
 from optuna.trial import TrialState
 
 from results import layout
+from results.database import (
+    DatabaseError,
+    check_db_url,
+    check_optuna_database,
+    display_url,
+    first_line,
+    redact,
+)
 
 from .spec import SweepError, SweepSpec
 
@@ -58,29 +66,49 @@ def resolve_store(spec: SweepSpec, storage: str | None = None, db: str | None = 
         except OSError as e:
             raise SweepError(f"--storage {root}: cannot create the results folder ({e})") from None
         db = layout.sqlite_url(root)
-    check_db_url(db)
+    try:
+        check_db_url(db, "--db")
+    except DatabaseError as e:
+        raise SweepError(str(e)) from None
     return Store(root=root, db_url=db, dataset=spec.dataset, sweep=spec.name)
 
 
-def check_db_url(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        make_url(url)
-    except ArgumentError:
-        raise SweepError(
-            f"--db {url!r} is not an SQLAlchemy URL (e.g. sqlite:////abs/path/biril.db or "
-            "postgresql+psycopg2://user@host/db)"
-        ) from None
-
-
 def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Connect to (and create, if new) the Optuna database; errors name the URL."""
+    """Connect to (and create, if new) the Optuna database; errors name the URL, masked.
+
+    A database that already holds tables, none of them Optuna's, is refused untouched.
+    """
+    try:
+        check_optuna_database(url, "--db", empty_ok=True)
+    except DatabaseError as e:
+        raise SweepError(str(e)) from None
     try:
         return _create_storage(url)
     except Exception as e:  # driver missing, server down, bad credentials: all fatal here
-        raise SweepError(f"cannot open the Optuna database {url}: {e}".splitlines()[0]) from None
+        message = f"cannot open the Optuna database {display_url(url)}: {first_line(e)}"
+        raise SweepError(redact(message, url)) from None
+
+
+class PasswordFreeStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, pickled without the password in its URL.
+
+    Tune pickles the searcher, storage included, into the results folder (``tuner.pkl``,
+    ``searcher-state-*.pkl``), which may sit in a shared bucket. The pickle keeps the
+    masked URL; unpickling it in the sweep's driver, which opened the real URL first, takes
+    that one back.
+    """
+
+    _opened: dict[str, str] = {}  # masked URL -> the URL this process opened
+
+    def __init__(self, url: str, **kwargs) -> None:
+        super().__init__(url, **kwargs)
+        PasswordFreeStorage._opened[display_url(url)] = url
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "url": display_url(self.url)}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__({**state, "url": self._opened.get(state["url"], state["url"])})
 
 
 def _create_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
@@ -94,10 +122,10 @@ def _create_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
 
     for _ in range(attempts - 1):
         try:
-            return optuna.storages.RDBStorage(url)
+            return PasswordFreeStorage(url)
         except IntegrityError:
             continue
-    return optuna.storages.RDBStorage(url)
+    return PasswordFreeStorage(url)
 
 
 def find_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from scipy import stats
 
 import analysis
-from analysis.cli import best_command, report_command
 from analysis.ratios import fractions, simplex_distance
 from analysis.stats import summarize_ratios
+from biril.cli import cli
 from results.ratios import closest_int_ratio
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -374,7 +374,7 @@ def test_surface_needs_three_distinct_ratios():
 
 
 def test_best_command_json(stats_store):
-    result = CliRunner().invoke(best_command, ["--dataset", "digits", "--storage", stats_store,
+    result = CliRunner().invoke(cli, ["best", "--dataset", "digits", "--storage", stats_store,
                                                "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -399,9 +399,9 @@ def test_best_command_json(stats_store):
 
 def test_best_command_text_and_errors(stats_store, tmp_path):
     runner = CliRunner()
-    text = runner.invoke(best_command, ["--dataset", "digits", "--storage", stats_store])
+    text = runner.invoke(cli, ["best", "--dataset", "digits", "--storage", stats_store])
     assert text.exit_code == 0 and "best ratio   1:8:3" in text.output
-    missing = runner.invoke(best_command, ["--dataset", "digits", "--storage",
+    missing = runner.invoke(cli, ["best", "--dataset", "digits", "--storage",
                                            str(tmp_path / "nope")])
     assert missing.exit_code == 2
     assert missing.stderr.startswith("error: no results store at")
@@ -410,7 +410,7 @@ def test_best_command_text_and_errors(stats_store, tmp_path):
 
 def test_report_command_writes_a_self_contained_page(stats_store, tmp_path):
     out = tmp_path / "out" / "report.html"
-    result = CliRunner().invoke(report_command, ["--storage", stats_store, "-o", str(out)])
+    result = CliRunner().invoke(cli, ["report", "--storage", stats_store, "-o", str(out)])
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert "<script src=" not in page  # nothing fetched: plotly.js is inline
@@ -423,5 +423,5 @@ def test_report_command_writes_a_self_contained_page(stats_store, tmp_path):
     expected = f"{np.mean(A_VALS):.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
     assert f"<td>1:8:3</td><td>0.083, 0.667, 0.250</td><td>grid</td><td>3</td><td>{expected}" \
         in page
-    bad = CliRunner().invoke(report_command, ["--storage", str(tmp_path / "nope")])
+    bad = CliRunner().invoke(cli, ["report", "--storage", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: ")

@@ -78,6 +78,27 @@ def test_synthetic_sweep_reads_back_as_from_sqlite(pg_url, cleanup, tmp_path):
     assert dataset in report.read_text()
 
 
+def credentials(url: str) -> str:
+    """``user:password@``: how a URL's password appears wherever the URL is written."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return f"{u.username}:{u.password}@"
+
+
+def test_the_pickled_store_keeps_no_password(pg_url):
+    import pickle
+
+    from sweeps.store import PasswordFreeStorage, open_storage
+
+    storage = open_storage(pg_url)
+    saved = pickle.dumps(storage)  # as Tune saves the searcher into the results folder
+    assert credentials(pg_url).encode() not in saved
+    assert pickle.loads(saved).url == pg_url  # the driver that opened it gets it back
+    PasswordFreeStorage._opened.clear()  # any other process sees the masked URL alone
+    assert pickle.loads(saved).url == display_url(pg_url)
+
+
 @pytest.mark.slow
 def test_tiny_sweep_into_postgres_reads_back(pg_url, cleanup, tmp_path):
     from sweeps import parse_spec, run_sweep
@@ -114,3 +135,8 @@ def test_tiny_sweep_into_postgres_reads_back(pg_url, cleanup, tmp_path):
     assert top["n_seeds"] == summary.best.n_seeds == 2
     report = analysis.write_report(pg_url, dataset="digits", output=tmp_path / "r.html")
     assert name in report.read_text()
+    # The password is in no summary and no file of the results folder (Tune's pickles too).
+    assert summary.storage == display_url(pg_url)
+    secret = credentials(pg_url).encode()
+    assert not [f for f in (tmp_path / "results").rglob("*") if f.is_file()
+                and secret in f.read_bytes()]

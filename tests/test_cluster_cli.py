@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,17 +24,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from biril.cli import cli
 from cluster import procs
 from cluster.auth import find_token
-from cluster.cli import cluster_group, jobs_group, submit_command
 from cluster.errors import ClusterError
 from cluster.local import free_port, split_gpus
 from cluster.submit import (
-    EXCLUDES,
-    entrypoint,
-    excludes_for,
+    SHIPPED_FILES,
+    SHIPPED_PACKAGES,
+    database_url,
     is_uri,
     resolve_storage,
+    submit_sweep,
     working_dir,
 )
 
@@ -41,8 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GOOD_TOKEN = "0123456789abcdef" * 4
 
 
-def run_cli(command, args: list[str], env: dict[str, str] | None = None):
-    return CliRunner().invoke(command, args, env=env, catch_exceptions=False)
+def run_cli(args: list[str], env: dict[str, str] | None = None):
+    """``biril ARGS`` in-process, its user errors reported as the real command reports them."""
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
 
 
 def one_error_line(result) -> str:
@@ -101,7 +104,7 @@ def fake_dashboard():
 
 def test_unreachable_address_fails_with_one_line(no_local_cluster):
     address = f"http://127.0.0.1:{free_port()}"
-    line = one_error_line(run_cli(jobs_group, ["list", "--address", address]))
+    line = one_error_line(run_cli(["jobs", "list", "--address", address]))
     assert "cannot reach a Ray dashboard" in line and address in line
 
 
@@ -116,30 +119,30 @@ def test_a_web_server_that_is_not_ray_is_named_as_such(no_local_cluster, tmp_pat
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         address = f"http://127.0.0.1:{server.server_address[1]}"
-        line = one_error_line(run_cli(jobs_group, ["list", "--address", address]))
+        line = one_error_line(run_cli(["jobs", "list", "--address", address]))
     finally:
         server.shutdown()
     assert "is not a Ray" in line and "answered 404" in line
 
 
 def test_missing_address_says_how_to_give_one(no_local_cluster):
-    line = one_error_line(run_cli(jobs_group, ["list"]))
+    line = one_error_line(run_cli(["jobs", "list"]))
     assert "--address" in line and "biril cluster up" in line
 
 
 def test_ray_client_address_is_refused(no_local_cluster):
-    line = one_error_line(run_cli(cluster_group, ["status", "--address", "ray://host:10001"]))
+    line = one_error_line(run_cli(["cluster", "status", "--address", "ray://host:10001"]))
     assert "http://HOST:8265" in line
 
 
 def test_wrong_token_fails_with_one_line(no_local_cluster, fake_dashboard):
     env = {"RAY_AUTH_TOKEN": "not-the-token"}
-    line = one_error_line(run_cli(jobs_group, ["list", "--address", fake_dashboard], env))
+    line = one_error_line(run_cli(["jobs", "list", "--address", fake_dashboard], env))
     assert "rejected the token from $RAY_AUTH_TOKEN" in line
 
 
 def test_missing_token_fails_with_one_line(no_local_cluster, fake_dashboard):
-    line = one_error_line(run_cli(jobs_group, ["list", "--address", fake_dashboard]))
+    line = one_error_line(run_cli(["jobs", "list", "--address", fake_dashboard]))
     assert "requires a token and none was found" in line
     assert "RAY_AUTH_TOKEN_PATH" in line and "~/.ray/auth_token" in line
 
@@ -147,17 +150,17 @@ def test_missing_token_fails_with_one_line(no_local_cluster, fake_dashboard):
 def test_nonexistent_spec_fails_before_contacting_a_cluster(no_local_cluster, tmp_path):
     missing = tmp_path / "no-such-spec.yaml"
     address = f"http://127.0.0.1:{free_port()}"  # nobody listens: it must not get that far
-    line = one_error_line(run_cli(submit_command, [str(missing), "--address", address]))
+    line = one_error_line(run_cli(["submit", str(missing), "--address", address]))
     assert str(missing) in line and "not found" in line
 
 
 def test_unknown_spec_name_lists_the_shipped_ones(no_local_cluster):
-    line = one_error_line(run_cli(submit_command, ["no_such_dataset", "--address", "x:1"]))
+    line = one_error_line(run_cli(["submit", "no_such_dataset", "--address", "x:1"]))
     assert "digits" in line
 
 
 def test_down_without_a_cluster_is_a_no_op(no_local_cluster):
-    result = run_cli(cluster_group, ["down"])
+    result = run_cli(["cluster", "down"])
     assert result.exit_code == 0
     assert "nothing to stop" in result.output
 
@@ -245,52 +248,126 @@ def test_object_store_uri_needs_a_database_url():
 # ----------------------------------------------------------------------------- shipped code
 
 
-def packaged_names(wd: Path, excludes: list[str], out_dir: Path) -> set[str]:
+def packaged_names(wd: Path, out_dir: Path) -> set[str]:
     """The files Ray's own packager puts in the job's working_dir zip."""
     from ray._private.runtime_env.packaging import create_package
 
     out = out_dir / "pkg.zip"
-    create_package(str(wd), out, include_gitignore=True, excludes=excludes)
+    create_package(str(wd), out, include_gitignore=True)
     with zipfile.ZipFile(out) as z:
-        return set(z.namelist())
+        return {n for n in z.namelist() if not n.endswith("/")}
 
 
-def test_results_inside_the_project_are_not_shipped(tmp_path):
-    assert excludes_for(ROOT, "/elsewhere/results") == EXCLUDES
-    assert excludes_for(ROOT, "s3://bucket/biril") == EXCLUDES
-    excludes = excludes_for(ROOT, str(ROOT / "cluster"))  # pretend results live there
-    assert excludes == [*EXCLUDES, "/cluster"]
-    names = packaged_names(ROOT, excludes, tmp_path)
-    assert "biril/__init__.py" in names
-    assert not any(n.startswith(("cluster/", ".venv/", ".git/")) for n in names)
+def tracked_code() -> set[str]:
+    """What the job needs: the packages' tracked code and YAML, the project file, the README."""
+    listed = subprocess.run(
+        ["git", "ls-files", *SHIPPED_PACKAGES, *SHIPPED_FILES],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    return {f for f in listed if f.endswith((".py", ".yaml", ".toml", ".md"))}
 
 
-def test_shipped_spec_ships_the_project_itself():
-    spec = ROOT / "sweeps" / "specs" / "digits.yaml"
-    with working_dir(spec, "/elsewhere/results") as (wd, shipped, excludes):
-        assert wd == ROOT
-        assert shipped == "sweeps/specs/digits.yaml"
-        assert excludes == EXCLUDES
+SECRETS = [
+    ".env", "id_rsa", ".netrc", ".aws/credentials", "auth_token", ".ssh/id_ed25519",
+    "biril/.env", "sweeps/id_rsa", "cluster/auth_token", "analysis/.aws/config.yaml",
+]
+LEFTOVERS = [
+    "biril-results/digits/biril.db", "data/cifar-10-batches-py/data_batch_1", ".venv/lib/x.py",
+    "dist/biril-0.1-py3-none-any.whl", "results/x.gl", "notes/scratch.py", "cluster/Dockerfile",
+]
 
 
-def test_spec_elsewhere_ships_a_filtered_copy_with_the_spec(tmp_path):
+@pytest.fixture
+def planted_checkout(tmp_path, monkeypatch):
+    """A copy of this checkout's code with secrets, results and data planted in and beside it."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout to list the tracked code")
+    root = tmp_path / "checkout"
+    for name in tracked_code():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, root / name)
+    for name in SECRETS + LEFTOVERS:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(f"SECRET-{name}\n")
+    monkeypatch.setattr("cluster.submit.project_root", lambda: root)
+    return root
+
+
+def test_job_package_is_the_code_alone_never_a_planted_secret(planted_checkout, tmp_path):
+    spec = planted_checkout / "sweeps" / "specs" / "digits.yaml"
+    with working_dir(spec) as (wd, shipped):
+        names = packaged_names(wd, tmp_path)
+    assert shipped == "sweeps/specs/digits.yaml"
+    assert names == tracked_code()
+    assert not set(SECRETS + LEFTOVERS) & names
+
+
+def test_spec_elsewhere_travels_beside_the_code(planted_checkout, tmp_path):
     spec = tmp_path / "mine.yaml"
     spec.write_text("name: mine\n")
-    results_inside = ROOT / "cluster"  # a results root inside the project is left behind
-    with working_dir(spec, str(results_inside)) as (wd, shipped, excludes):
+    with working_dir(spec) as (wd, shipped):
         assert (wd / shipped).read_text() == "name: mine\n"
-        names = packaged_names(wd, excludes, tmp_path)
-    assert "_biril_job/mine.yaml" in names
-    assert "biril/__init__.py" in names and "sweeps/spec.py" in names
-    assert not any(n.startswith(("cluster/", ".venv/", ".git/", "biril-results/")) for n in names)
-    assert not any("__pycache__" in n for n in names)
+        names = packaged_names(wd, tmp_path)
+    assert names == tracked_code() | {"_biril_job/mine.yaml"}
 
 
-def test_entrypoint_runs_the_sweep_cli():
-    cmd = entrypoint("sweeps/specs/digits.yaml", "/r w", None, "sqlite:////r/x.db")
-    assert cmd == (
-        "python -m biril.cli sweep sweeps/specs/digits.yaml --storage '/r w' --db sqlite:////r/x.db"
+class RecordingJobs:
+    """Stands in for Ray's Jobs client: records what would be submitted."""
+
+    def __init__(self) -> None:
+        self.submitted: dict = {}
+
+    def submit_job(self, **kwargs) -> str:
+        self.submitted = kwargs
+        return kwargs["submission_id"]
+
+
+class LocalDashboard:
+    url = "http://127.0.0.1:8265"
+
+    def __init__(self) -> None:
+        self.jobs = RecordingJobs()
+
+    def alive_nodes(self):
+        return HERE
+
+
+def test_database_url_reaches_the_job_only_through_its_environment(tmp_path, monkeypatch):
+    from cluster.submit import load_sweep
+
+    url = "postgresql+psycopg2://biril:s3cret-Pw@db.example:5432/biril"
+    monkeypatch.setenv("MY_DB", url)
+    db = database_url(None, "MY_DB")
+    dashboard = LocalDashboard()
+    sweep, spec_file = load_sweep("digits")
+    sub = submit_sweep(dashboard, sweep, spec_file, str(tmp_path / "r"), db, name="n1")
+    job = dashboard.jobs.submitted
+    assert job["runtime_env"]["env_vars"]["BIRIL_DB"] == url
+    assert "s3cret-Pw" not in job["entrypoint"] and "s3cret-Pw" not in sub.entrypoint
+    assert "s3cret-Pw" not in json.dumps(job["metadata"])
+    assert job["entrypoint"] == (
+        f"python -m biril.cli sweep sweeps/specs/digits.yaml --storage {tmp_path / 'r'} "
+        "--name n1"
     )
+
+
+def test_sweep_reads_the_database_url_the_job_was_given(monkeypatch):
+    from sweeps.cli import sweep_command
+
+    command = sweep_command()
+    db = next(p for p in command.params if p.name == "db")
+    monkeypatch.setenv("BIRIL_DB", "sqlite:////r/x.db")
+    ctx = command.make_context("sweep", [])
+    assert ctx.params["db"] == "sqlite:////r/x.db" and db.envvar == "BIRIL_DB"
+
+
+def test_database_options_are_checked_before_contacting_a_cluster(no_local_cluster):
+    address = f"http://127.0.0.1:{free_port()}"  # nobody listens: it must not get that far
+    line = one_error_line(run_cli(["submit", "digits", "--db", "not a url", "--address", address]))
+    assert "--db is not an SQLAlchemy URL" in line and "not a url" not in line
+    line = one_error_line(run_cli(["submit", "digits", "--db-env", "NO_SUCH_VAR_X", "--address",
+                                   address]))
+    assert "--db-env NO_SUCH_VAR_X" in line and "export NO_SUCH_VAR_X=URL" in line
 
 
 # ----------------------------------------------------------------------------- GPUs, PIDs

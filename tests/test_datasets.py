@@ -7,7 +7,7 @@ may touch the network: sockets fail for the whole module.
 
 from __future__ import annotations
 
-import os
+import hashlib
 import pickle
 import socket
 import subprocess
@@ -32,11 +32,37 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture
-def no_md5(monkeypatch):
-    """torchvision pins CIFAR files by md5; fakes cannot match it, so only presence counts."""
-    import torchvision.datasets.cifar as cifar
+def publish_md5(monkeypatch):
+    """``publish(root)``: torchvision's CIFAR md5 lists now name the fakes under ``root``.
 
-    monkeypatch.setattr(cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+    The fakes cannot match the real files' sums, so they are published in their place:
+    the files are still verified before they are unpickled, exactly as real ones are.
+    """
+    import torchvision.datasets as tvd
+
+    def md5(path) -> str:
+        return hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else "absent"
+
+    def publish(root) -> None:
+        for cls in (tvd.CIFAR10, tvd.CIFAR100):
+            folder = root / cls.base_folder
+            for listed in ("train_list", "test_list"):
+                files = [[name, md5(folder / name)] for name, _ in getattr(cls, listed)]
+                monkeypatch.setattr(cls, listed, files)
+            meta = {**cls.meta, "md5": md5(folder / cls.meta["filename"])}
+            monkeypatch.setattr(cls, "meta", meta)
+
+    return publish
+
+
+class Payload:
+    """A pickle whose loading creates a file: proof of code run by unpickling."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
 
 
 # --------------------------------------------------------------------------- MNIST (IDX)
@@ -166,8 +192,9 @@ def write_cifar100(root, n_train=20, n_test=7):
     return d
 
 
-def test_cifar10_pickles_to_chw_with_seeded_validation(tmp_path, no_md5):
+def test_cifar10_pickles_to_chw_with_seeded_validation(tmp_path, publish_md5):
     write_cifar10(tmp_path)
+    publish_md5(tmp_path)
     s = load_dataset("cifar10", tmp_path, val_fraction=0.2)
     assert s.train_x.shape[1:] == (3, 32, 32) and s.train_x.dtype == torch.uint8
     assert (len(s.train_y), len(s.val_y), len(s.test_y)) == (24, 6, 5)
@@ -182,8 +209,9 @@ def test_cifar10_pickles_to_chw_with_seeded_validation(tmp_path, no_md5):
     assert s.augment == "crop_flip" and len(s.mean) == 3 and s.num_classes == 10
 
 
-def test_cifar100_fine_labels(tmp_path, no_md5):
+def test_cifar100_fine_labels(tmp_path, publish_md5):
     write_cifar100(tmp_path)
+    publish_md5(tmp_path)
     s = load_dataset("cifar100", tmp_path, val_fraction=0.1)
     assert s.num_classes == 100 and (len(s.train_y), len(s.val_y)) == (18, 2)
     assert s.test_y.tolist() == [(7 * i) % 100 for i in range(7)]
@@ -197,18 +225,35 @@ def test_cifar_md5_mismatch_names_the_file(tmp_path):
     assert str(d / "data_batch_1") in str(err.value) and "--download" in str(err.value)
 
 
-def test_broken_cifar_pickle_names_the_file(tmp_path, no_md5):
+@pytest.mark.parametrize("published", [True, False], ids=["fakes-published", "real-md5s"])
+def test_a_planted_cifar_pickle_never_runs(tmp_path, publish_md5, published):
+    d = write_cifar10(tmp_path)
+    if published:
+        publish_md5(tmp_path)  # every other file verifies; the planted one cannot
+    marker = tmp_path / "payload-ran"
+    dump(d / "data_batch_2", Payload(marker))
+    with pytest.raises(DatasetError, match="does not match torchvision's md5") as err:
+        load_dataset("cifar10", tmp_path)
+    assert str(d / ("data_batch_2" if published else "data_batch_1")) in str(err.value)
+    row = {r["name"]: r for r in inventory(tmp_path)}["cifar10"]
+    assert row["status"] == "error" and "md5" in row["detail"]
+    assert not marker.exists()
+
+
+def test_broken_cifar_pickle_names_the_file(tmp_path, publish_md5):
     d = write_cifar10(tmp_path)
     (d / "data_batch_3").write_bytes(b"\x80\x04 this is not a pickle")
+    publish_md5(tmp_path)
     with pytest.raises(DatasetError, match="truncated or corrupt") as err:
         load_dataset("cifar10", tmp_path)
     assert str(d / "data_batch_3") in str(err.value)
 
 
-def test_truncated_cifar_pickle(tmp_path, no_md5):
+def test_truncated_cifar_pickle(tmp_path, publish_md5):
     d = write_cifar100(tmp_path)
     data = (d / "train").read_bytes()
     (d / "train").write_bytes(data[: len(data) // 2])
+    publish_md5(tmp_path)
     with pytest.raises(DatasetError, match="truncated or corrupt") as err:
         load_dataset("cifar100", tmp_path)
     assert str(d / "train") in str(err.value)
@@ -448,9 +493,10 @@ def sizes(row: dict) -> tuple:
     return row["n_train"], row["n_val"], row["n_test"]
 
 
-def test_inventory_counts_found_missing_and_broken(tmp_path, no_md5):
+def test_inventory_counts_found_missing_and_broken(tmp_path, publish_md5):
     write_mnist(tmp_path, n_train=40, n_test=12)
     write_cifar10(tmp_path, per_batch=6, n_test=5)
+    publish_md5(tmp_path)
     write_dvs(tmp_path)
     raw = write_mnist(tmp_path, "FashionMNIST")
     (raw / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03")

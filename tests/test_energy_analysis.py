@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from analysis.best import best_ratio
-from analysis.cli import best_command, report_command
 from analysis.energy import fit_energy_surface, pareto_front
 from analysis.plots import curves_figure
 from analysis.ratios import fractions
 from analysis.store import StoreError, load_curves, load_frames, load_trials
+from biril.cli import cli
 from results.pareto import non_dominated
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -116,22 +116,15 @@ def test_best_ratio_within_an_energy_budget(store):
 
 
 def test_best_command_max_energy(store):
-    out = CliRunner().invoke(
-        best_command, ["--dataset", "digits", "--storage", store, "--max-energy", "800", "--json"]
-    )
+    best = ["best", "--dataset", "digits", "--storage", store, "--max-energy"]
+    out = CliRunner().invoke(cli, [*best, "800", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["ratio_int"] == "1:8:3"
-    out = CliRunner().invoke(
-        best_command, ["--dataset", "digits", "--storage", store, "--max-energy", "800"]
-    )
+    out = CliRunner().invoke(cli, [*best, "800"])
     assert "energy       700 pJ per sample (budget 800 pJ)" in out.output
-    out = CliRunner().invoke(
-        best_command, ["--dataset", "digits", "--storage", store, "--max-energy", "10"]
-    )
+    out = CliRunner().invoke(cli, [*best, "10"])
     assert out.exit_code == 2 and "raise --max-energy" in out.output
-    out = CliRunner().invoke(
-        best_command, ["--dataset", "digits", "--storage", store, "--max-energy", "-1"]
-    )
+    out = CliRunner().invoke(cli, [*best, "-1"])
     assert out.exit_code == 2 and "--max-energy" in out.output
 
 
@@ -149,8 +142,7 @@ def test_energy_surface_follows_log_energy():
 
 
 def test_report_shows_the_pareto_front(store, tmp_path):
-    out = CliRunner().invoke(
-        report_command, ["--storage", store, "-o", str(tmp_path / "r.html")]
+    out = CliRunner().invoke(cli, ["report", "--storage", store, "-o", str(tmp_path / "r.html")]
     )
     assert out.exit_code == 0, out.output
     page = (tmp_path / "r.html").read_text()

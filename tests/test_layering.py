@@ -18,7 +18,8 @@ ALLOWED = {
     "biril": {"torch"},
     "sweeps": {"biril", "results", "ray", "torch"},
     "analysis": {"results"},
-    "cluster": {"sweeps", "results", "ray"},
+    # cluster sits above sweeps; its doctor runs the trainer's machine checks on each node.
+    "cluster": {"biril", "sweeps", "results", "ray"},
 }
 THE_CLI = "biril.cli"
 

@@ -121,6 +121,9 @@ def test_a_failing_case_never_stops_the_others(quick_guard):
 def test_missing_optional_packages_fail_their_case_only(monkeypatch):
     from sweeps.smoke import sweep_case
 
+    # As if never installed, even where an earlier test imported them (or a submodule).
+    for name in [m for m in sys.modules if m.split(".")[0] in ("ray", "spikingjelly")]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setitem(sys.modules, "spikingjelly", None)
     report = smoke.run_cases(

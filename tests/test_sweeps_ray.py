@@ -122,6 +122,29 @@ def test_diverging_trials_fail_alone_and_the_sweep_finishes(ray_cluster, tmp_pat
     assert all("DivergenceError" in p.read_text() for p in errors)
 
 
+@pytest.mark.slow
+def test_asha_cuts_search_trials_at_the_grace_period_and_never_a_confirmation(
+    ray_cluster, tmp_path
+):
+    # The best-known ratios first, pure STDP last: by the time it reaches epoch 1, the
+    # median it must beat is set by better trials, so ASHA (factor 2) cuts it there.
+    warm = ["0:1:0", "1:8:3", "1:6:2", "1:0:0"]
+    data = spec("asha", warm, train={"epochs": 2})
+    data["scheduler"] = {"type": "asha", "grace_period": 1, "reduction_factor": 2}
+    data["search"]["confirm"] = {"top_k": 2, "seeds": 1}
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    ts = trials(tmp_path, "digits/asha")
+    assert all(t.state == TrialState.COMPLETE for t in ts)
+    stopped = [t for t in ts if not t.user_attrs["full_run"]]
+    assert stopped, "ASHA stopped no trial"
+    assert all(t.user_attrs["epochs_completed"] == 1 for t in stopped)  # at the grace period
+    assert all(t.user_attrs["stage"] == "search" for t in stopped)
+    confirm = [t for t in ts if t.user_attrs["stage"] == "confirm"]
+    assert len(confirm) == 2
+    assert all(t.user_attrs["full_run"] and t.user_attrs["epochs_completed"] == 2 for t in confirm)
+    assert summary.n_stopped == len(stopped)
+
+
 def run_driver(args: list[str], address: str) -> subprocess.Popen:
     code = "import sys; from biril.cli import main; main(['sweep', *sys.argv[1:]])"
     env = {**os.environ, "RAY_ADDRESS": address, "PYTHONUNBUFFERED": "1"}
@@ -162,6 +185,13 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
     wait_for_complete(tmp_path / "R", "digits/resume", 1, first)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
+    # What finished before the kill must survive the resume as it was, not be run again.
+    finished = {
+        t.number: (t.user_attrs["trial_id"], t.values, t.datetime_complete)
+        for t in trials(tmp_path / "R", "digits/resume")
+        if t.state == TrialState.COMPLETE
+    }
+    assert finished
 
     second = run_driver(args, ray_cluster)
     out, err = second.communicate(timeout=900)
@@ -172,6 +202,8 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
 
     ts = trials(tmp_path / "R", "digits/resume")
     assert len(ts) == n and all(t.state == TrialState.COMPLETE for t in ts)
+    after = {t.number: (t.user_attrs["trial_id"], t.values, t.datetime_complete) for t in ts}
+    assert {n: after[n] for n in finished} == finished
     assert len({t.user_attrs["trial_id"] for t in ts}) == n
     runs = [(tuple(t.user_attrs["ratio"]), t.user_attrs["seed"]) for t in ts]
     assert len(set(runs)) == n, runs

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import sweeps
+from biril.cli import main
 from sweeps import SpecError, SweepError, load_spec, parse_spec, run_sweep, shipped_specs
-from sweeps.cli import sweep_command
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = {
@@ -215,7 +215,7 @@ def test_cli_reports_a_bad_spec_as_one_line_and_exit_2(tmp_path, capsys):
 
     path = write(tmp_path, {"search": {"confirm": {"top_k": 0}}})
     with pytest.raises(SystemExit) as exit_info:
-        sweep_command().main([str(path), "--storage", str(tmp_path / "R")], standalone_mode=True)
+        main(["sweep", str(path), "--storage", str(tmp_path / "R")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1

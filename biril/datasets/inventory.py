@@ -7,6 +7,7 @@ every dataset costs seconds, not a decode of every image; only datasets without 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .registry import REGISTRY, DatasetError, DatasetInfo, data_root, load_dataset, split_indices
@@ -21,8 +22,31 @@ def inventory(root: str | Path | None = None, val_fraction: float = 0.1) -> list
     >>> rows = inventory("/data")  # doctest: +SKIP
     >>> [(r["name"], r["status"]) for r in rows]  # doctest: +SKIP
     """
-    path = data_root(root)
+    path = existing_root(root)
     return [row(info, path, val_fraction) for info in REGISTRY.values()]
+
+
+def existing_root(root: str | Path | None) -> Path:
+    """The data root, checked: one the user named must be a folder that exists.
+
+    The default root may not exist yet (a fresh machine): then all but the bundled
+    dataset are missing, which is what the inventory is for.
+    """
+    path = data_root(root)
+    named = "--data-root" if root is not None else None
+    if named is None and os.environ.get("BIRIL_DATA"):
+        named = "BIRIL_DATA"
+    if path.exists() and not path.is_dir():
+        raise DatasetError(
+            f"{named or 'the data root'} {path} is a file, not a folder: point it at the "
+            "folder that holds the datasets"
+        )
+    if named and not path.exists():
+        raise DatasetError(
+            f"{named} {path} does not exist: point it at the folder that holds the datasets "
+            "(or create it, and fetch them with biril train --download)"
+        )
+    return path
 
 
 def row(info: DatasetInfo, root: Path, val_fraction: float) -> dict:

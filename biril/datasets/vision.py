@@ -2,7 +2,9 @@
 
 torchvision reads the files (and fetches them, only with ``download=True``). Before it
 does, the files are checked here, so a missing, truncated or corrupt file fails with its
-path and the fix rather than with an assertion deep inside torchvision. The official test
+path and the fix rather than with an assertion deep inside torchvision. CIFAR's files are
+Python pickles, and unpickling runs whatever code a file names: each is unpickled (here
+or by torchvision) only after it matched the md5 sum torchvision publishes for it. The official test
 set is kept for reporting; validation is a seeded slice of the official training set.
 """
 
@@ -119,22 +121,27 @@ def cifar_paths(spec: VisionSpec, root: Path) -> list[Path]:
     return [p for p, _ in cifar_files(spec, root)]
 
 
+def verify_cifar(spec: VisionSpec, root: Path) -> None:
+    """Every CIFAR file matches torchvision's published md5, so it is safe to unpickle."""
+    from torchvision.datasets.utils import check_integrity
+
+    for path, md5 in cifar_files(spec, root):
+        if not check_integrity(str(path), md5):
+            raise DatasetError(
+                f"{spec.name}: {path} does not match torchvision's md5 sum for it (an "
+                "incomplete or altered copy), so it was not unpickled. Replace it, or delete "
+                "it and pass --download."
+            )
+
+
 def read_cifar(spec: VisionSpec, root: Path, train: bool, download: bool):
     """(images ``[N,3,32,32]`` uint8, labels) of one CIFAR split."""
     cls = dataset_class(spec)
     if download:
         fetch(spec.name, root, lambda: cls(str(root), train=train, download=True))
+    verify_cifar(spec, root)
     try:
         ds = cls(str(root), train=train)
-    except RuntimeError:  # torchvision's md5 check failed: name the file that failed it
-        from torchvision.datasets.utils import check_integrity
-
-        files = cifar_files(spec, root)
-        bad = next((p for p, md5 in files if not check_integrity(str(p), md5)), root / spec.folder)
-        raise DatasetError(
-            f"{spec.name}: {bad} does not match torchvision's md5 sum for it (an incomplete or "
-            f"altered copy). Replace it, or delete it and pass --download."
-        ) from None
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as e:
         raise unreadable(spec.name, first_unpicklable(spec, root), repr(e)) from None
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
@@ -142,7 +149,7 @@ def read_cifar(spec: VisionSpec, root: Path, train: bool, download: bool):
 
 
 def first_unpicklable(spec: VisionSpec, root: Path) -> Path:
-    """The CIFAR file that breaks loading (the folder, if each file unpickles alone)."""
+    """The verified CIFAR file that breaks loading (the folder, if each unpickles alone)."""
     for path, _ in cifar_files(spec, root):
         try:
             with open(path, "rb") as f:
@@ -155,7 +162,8 @@ def first_unpicklable(spec: VisionSpec, root: Path) -> Path:
 
 
 def count_cifar(spec: VisionSpec, root: Path) -> tuple[int, int]:
-    """Label counts of the train and test pickles (a second of unpickling, no image decode)."""
+    """Label counts of the train and test pickles (an md5 and a second of unpickling)."""
+    verify_cifar(spec, root)
     cls = dataset_class(spec)
     folder = root / spec.folder
     sizes = []
