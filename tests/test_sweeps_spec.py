@@ -229,7 +229,7 @@ def test_cli_names_a_misspelled_searched_field_and_exits_2_before_ray(tmp_path, 
 
     path = write(tmp_path, {"search": {"params": {"stdp_lrr": {"low": 1e-3, "high": 0.1}}}})
     with pytest.raises(SystemExit) as exit_info:
-        sweep_command().main([str(path), "--storage", str(tmp_path / "R")], standalone_mode=True)
+        main(["sweep", str(path), "--storage", str(tmp_path / "R")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
