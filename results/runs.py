@@ -14,6 +14,10 @@ from typing import Any
 from .ratios import Shares, fractions
 from .schema import ENERGY
 
+# The user attributes ``run_of`` reads: what a reader that only ranks selects from the store
+# (``analysis.best_ratio`` reads these and nothing else).
+RUN_ATTRS = ("full_run", "ratio", "seed", "test_acc", ENERGY, "val_size", "trial_id", "checkpoint")
+
 
 @dataclass(frozen=True)
 class Run:
