@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import subset
 from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, storage_url
-from analysis.subset import MAX_DRAWN, SEED, capped, fit_points
+from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.ranking import Best
 from results.ratios import KEY_DECIMALS, closest_int_ratio, ratio_key
@@ -172,7 +173,7 @@ def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> Data
     except ValueError as err:
         note = f"No surface yet: {err}."
     drawn_tiers = np.where(reported, 0, np.where(full, 1, np.where(done, 2, 3)))
-    kept = capped(trials[FRACTION_COLUMNS].to_numpy(), drawn_tiers, MAX_DRAWN, DRAWN_TIERS)
+    kept = capped(trials[FRACTION_COLUMNS].to_numpy(), drawn_tiers, subset.MAX_DRAWN, DRAWN_TIERS)
     drawn = trials.iloc[np.sort(kept.index)]
     drawn_note = ""
     if kept.words:

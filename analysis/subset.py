@@ -6,8 +6,9 @@ variant, so neither can take every trial of a store of 10,000. The surface is fi
 one point per ratio — the mean of its runs, seeds pooled (what the GP's noise term would
 average anyway) — and when there are more ratios than ``MAX_FIT_POINTS``, on a subset
 chosen in tiers: the ratios the page reports on (the top ratios, the pure baselines and the
-paper's ratios) always, then ratios with a full run, then the rest; within a tier, taken
-round-robin over regions of the simplex so no corner goes unrepresented. Plots of trials
+paper's ratios) always, then one ratio per region of the simplex (so no region the store
+reached goes unrepresented), then ratios with a full run, then the rest, each tier taken
+round-robin over the regions. Plots of trials
 take the same kind of subset of trials (``MAX_DRAWN``). Every choice is seeded, so the same
 store gives the same page, and ``method``/``note`` say in words what was kept.
 
@@ -61,9 +62,9 @@ class FitPoints:
 
 
 def fit_points(
-    fracs: np.ndarray, values: np.ndarray, tiers: np.ndarray, cap: int = MAX_FIT_POINTS
+    fracs: np.ndarray, values: np.ndarray, tiers: np.ndarray, cap: int | None = None
 ) -> FitPoints:
-    """One point per ratio (the mean of its runs), at most ``cap`` of them.
+    """One point per ratio (the mean of its runs), at most ``cap`` (``MAX_FIT_POINTS``).
 
     ``tiers`` (per run, 0 first; ``FIT_TIERS``) rank what must be kept: a ratio takes the
     best tier of its runs. Non-finite values are left out first.
@@ -81,7 +82,7 @@ def fit_points(
     group_tier = np.full(len(keys), len(FIT_TIERS) - 1, dtype=np.int64)
     np.minimum.at(group_tier, inverse, np.asarray(tiers, dtype=np.int64))
     shares = fracs[first]
-    kept = capped(shares, group_tier, cap, FIT_TIERS)
+    kept = capped(shares, group_tier, MAX_FIT_POINTS if cap is None else cap, FIT_TIERS)
     method = f"per-ratio means (seeds pooled): {len(keys):,} ratios from {len(values):,} runs"
     if kept.words:
         method = (
@@ -107,24 +108,35 @@ def capped(fracs: np.ndarray, tiers: np.ndarray, cap: int, names: tuple[str, ...
         for name, k, t in zip(names, kept, total, strict=True)
         if t
     )
-    return Subset(index, len(fracs), words + ", spread over the simplex")
+    return Subset(index, len(fracs), words + "; every region of the simplex represented")
 
 
 def stratified(fracs: np.ndarray, tiers: np.ndarray, seed: int = SEED) -> np.ndarray:
-    """Every position, in the order a capped subset takes them: by tier, and within a tier
-    one per simplex cell in turn (a cell's members in a seeded random order)."""
+    """Every position, in the order a capped subset takes them.
+
+    Tier 0 first (what must be kept); then one member per simplex cell — its best-tier
+    member — so every region the store reached is represented even when a better tier
+    alone could fill the cap (ASHA's full runs crowd the good regions; the early-stopped
+    runs are what show the bad ones); then the rest by tier, each tier round-robin over
+    the cells. Ties go by a seeded random order.
+    """
     n = len(fracs)
     if n == 0:
         return np.zeros(0, dtype=np.intp)
     shuffle = np.random.default_rng(seed).permutation(n)
     cell = _cell(fracs)
-    by_group = np.lexsort((shuffle, cell, tiers))
-    group = (np.asarray(tiers, dtype=np.int64) * CELLS_PER_SIDE**2 + cell)[by_group]
+    tiers = np.asarray(tiers, dtype=np.int64)
+    by_cell = np.lexsort((shuffle, tiers, cell))
+    first = by_cell[np.r_[True, cell[by_cell][1:] != cell[by_cell][:-1]]]
+    covers = np.zeros(n, dtype=bool)
+    covers[first] = True
+    rank = np.where(tiers == 0, 0, np.where(covers, 1, tiers + 1))
+    by_group = np.lexsort((shuffle, cell, rank))
+    group = (rank * CELLS_PER_SIDE**2 + cell)[by_group]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    sizes = np.diff(np.r_[starts, n])
     turn = np.empty(n, dtype=np.int64)
-    turn[by_group] = np.arange(n) - np.repeat(starts, sizes)
-    return np.lexsort((shuffle, turn, tiers))
+    turn[by_group] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    return np.lexsort((shuffle, turn, rank))
 
 
 def _cell(fracs: np.ndarray) -> np.ndarray:
