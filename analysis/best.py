@@ -2,9 +2,9 @@
 
 The answer is ``results.ranking``'s one rule over every sweep of the dataset in the store,
 the same rule ``biril sweep``'s summary and the report use, on the same ``Run`` per trial
-as the summary (``results.runs.run_of``). It reads only what that needs — the trials'
-states, objective values and ``RUN_ATTRS``, no curves — and imports neither pandas nor
-Optuna, so ``biril best`` answers in about a second on a store of 10,000 trials.
+as the summary (``results.runs.run_of``). It reads only what that needs — the full runs'
+objective values and ``RUN_ATTRS``, no curves — and imports neither pandas nor Optuna, so
+``biril best`` answers in about a second on a store of 10,000 trials.
 
 Example::
 
@@ -60,7 +60,7 @@ def best_ratio(
 
 def read_runs(store: Store, studies: list[StudyRef]) -> list[Run]:
     """The full runs of ``studies``: one ``Run`` per trial that counts, in trial order."""
-    trials = read_trials(store, studies, keys=RUN_ATTRS) if studies else {}
+    trials = read_trials(store, studies, keys=RUN_ATTRS, full_runs=True) if studies else {}
     runs = []
     for study in studies:
         for trial in trials[study.name]:

@@ -235,25 +235,34 @@ def find_studies(
 
 def read_trials(
     store: Store, studies: list[StudyRef], keys: Collection[str] | None = None,
-    skip: Collection[str] = (), params: bool = False,
+    skip: Collection[str] = (), params: bool = False, full_runs: bool = False,
 ) -> dict[str, list[StoredTrial]]:
     """The trials of ``studies`` by study name, in trial order, with their objective values,
     the user attributes ``keys`` (every one when None) less those in ``skip``, and with
     ``params`` their Optuna parameters (as Optuna hands them out: a category, not its index).
+    ``full_runs``: only completed trials whose ``full_run`` attribute is true (all a ranking
+    reads; a third or less of a sweep under ASHA).
 
-    Every finished trial must carry the contract's ``REQUIRED_TRIAL_ATTRS`` (they are read
-    whatever ``keys`` says): a study that lacks them was not written by ``biril sweep``.
+    Every finished trial read must carry the contract's ``REQUIRED_TRIAL_ATTRS`` (they are
+    read whatever ``keys`` says): a study that lacks them was not written by ``biril sweep``.
     """
     ids = [s.study_id for s in studies]
     by_id: dict[int, StoredTrial] = {}
     study_of: dict[int, int] = {}
     selected = frozenset((*keys, *REQUIRED_TRIAL_ATTRS)) if keys is not None else None
-    in_studies = sa.select(TRIALS.c.trial_id).where(TRIALS.c.study_id.in_(ids))
+    wanted = TRIALS.c.study_id.in_(ids)
+    if full_runs:
+        marked = sa.select(TRIAL_ATTRS.c.trial_id).where(
+            TRIAL_ATTRS.c.key == "full_run", TRIAL_ATTRS.c.value_json == json.dumps(True)
+        )
+        wanted = sa.and_(wanted, TRIALS.c.state == State.COMPLETE.name,
+                         TRIALS.c.trial_id.in_(marked))
+    in_studies = sa.select(TRIALS.c.trial_id).where(wanted)
     with store.engine.connect() as connection:
         query = sa.select(
             TRIALS.c.trial_id, TRIALS.c.number, TRIALS.c.study_id, TRIALS.c.state,
             TRIALS.c.datetime_start, TRIALS.c.datetime_complete,
-        ).where(TRIALS.c.study_id.in_(ids))
+        ).where(wanted)
         for db_id, number, study_id, state, start, complete in connection.execute(query):
             by_id[db_id] = StoredTrial(db_id, number, State[state], start, complete)
             study_of[db_id] = study_id

@@ -27,7 +27,7 @@ from analysis.synthetic import write_store
 from analysis.tables import find_studies, open_store, read_trials
 from results.ranking import rank
 from results.ratios import closest_int_ratio, closest_int_ratios, fractions, ratio_key
-from results.runs import RUN_ATTRS, run_of
+from results.runs import RUN_ATTRS, is_full_run, run_of
 from results.schema import CURVE_KEYS, REQUIRED_TRIAL_ATTRS, TRIAL_ATTRS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -111,6 +111,7 @@ def test_narrow_read_matches_optunas_own_reading(store):
         everything = read_trials(s, studies, params=True)
         light = read_trials(s, studies, skip=["curve"])
         ranking_only = read_trials(s, studies, keys=RUN_ATTRS)
+        full_runs = read_trials(s, studies, keys=RUN_ATTRS, full_runs=True)
     assert [st.name for st in studies] == [*names, "mnist/handmade"]
     for study in studies:
         reference = optuna_trials(url, study.name)
@@ -130,6 +131,8 @@ def test_narrow_read_matches_optunas_own_reading(store):
         for mine, theirs in zip(ranking_only[study.name], reference, strict=True):
             assert dict(mine.user_attrs) == {
                 k: v for k, v in theirs.user_attrs.items() if k in wanted}
+        assert [(t.number, t.values) for t in full_runs[study.name]] == [
+            (t.number, t.values) for t in reference if is_full_run(t)]
     handmade = everything["mnist/handmade"]
     assert handmade[0].values == [0.91, math.inf]
     assert handmade[0].params == {"lattice": "0:1:0", "steps": 7}
