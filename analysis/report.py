@@ -12,8 +12,8 @@ fitted on per-ratio means, capped by a stratified subset (``analysis.subset``); 
 plots draw a capped subset of the trials; learning curves are drawn for the top ratios and
 the pure baselines only; importances for a few sweeps. Every trial is still in the history
 plot (WebGL), every trial's curve in a CSV file written beside the page (``*-curves.csv``:
-at 10,000 trials it is some 20 MB, more than the whole page, so it is linked, not
-embedded), and each dataset's section says what it left out.
+16 MB at 10,000 trials, more than the rest of the page, and the one part that grows without
+bound, so it is linked, not embedded), and each dataset's section says what it left out.
 
 Example::
 
@@ -471,6 +471,8 @@ def _importances_html(view: DatasetView) -> tuple[str, str]:
             parts.append(f"<p class=note>{html.escape(name)}: {html.escape(problem)}</p>")
         else:
             parts.append(_figure_html(importance_figure(importances, name), f"importance-{name}"))
+    if not studies:
+        parts.append("<p class=note>No full runs yet: nothing to rank the shares by.</p>")
     notes = []
     if len(counts) > len(studies):
         notes.append(f"Importances are shown for {len(studies)} of the {len(counts):,} sweeps "
