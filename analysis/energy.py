@@ -21,7 +21,8 @@ from plotly.subplots import make_subplots
 from analysis.plots import FRACTION_COLUMNS, HEAT_MARKER, _heat, _ternary_axes, trial_traces
 from analysis.ratios import simplex_coords, simplex_grid
 from analysis.stats import full_runs
-from analysis.surface import GRID_RESOLUTION, MIN_DISTINCT_RATIOS, Surface
+from analysis.subset import fit_points
+from analysis.surface import GRID_RESOLUTION, MIN_DISTINCT_RATIOS, Surface, single_threaded
 from results.pareto import non_dominated
 from results.ratios import ratio_key
 
@@ -79,11 +80,11 @@ def fit_energy_surface(
     model = GaussianProcessRegressor(
         kernel=kernel, normalize_y=True, n_restarts_optimizer=1, random_state=0
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(simplex_coords(fracs), np.log(energies))
-    grid = simplex_grid(resolution)
-    log_mean, log_std = model.predict(simplex_coords(grid), return_std=True)
+        grid = simplex_grid(resolution)
+        log_mean, log_std = model.predict(simplex_coords(grid), return_std=True)
     mean = np.exp(log_mean)
     return EnergySurface(grid, mean, (np.exp(log_mean + log_std) - np.exp(log_mean - log_std)) / 2)
 
@@ -101,7 +102,7 @@ def pareto_figure(trials: pd.DataFrame, title: str) -> go.Figure:
         name=f"Pareto front ({len(front)} runs)", meta=PARETO_META,
         line={"color": "black", "width": 1.5, "dash": "dot"}, hoverinfo="skip",
     ))
-    fig.add_trace(go.Scatter(
+    fig.add_trace(go.Scattergl(
         x=runs[ENERGY] / 1e3, y=runs["val_acc"], mode="markers", name="full runs",
         meta="trials", hovertext=[_hover(row) for row in runs.itertuples()], hoverinfo="text",
         marker={"size": 12, "color": runs["ratio_stdp"], "colorscale": "Viridis",
@@ -124,9 +125,11 @@ def pareto_figure(trials: pd.DataFrame, title: str) -> go.Figure:
 
 
 def energy_surface_figure(
-    trials: pd.DataFrame, accuracy: Surface | None, energy: EnergySurface | None, title: str
+    trials: pd.DataFrame, accuracy: Surface | None, energy: EnergySurface | None, title: str,
+    sampled: bool = False,
 ) -> go.Figure:
-    """The accuracy surface (left) beside the energy surface (right), trials on both."""
+    """The accuracy surface (left) beside the energy surface (right), ``trials`` on both
+    (``sampled``: a subset of the store's)."""
     fig = make_subplots(
         rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
         horizontal_spacing=0.16,
@@ -146,7 +149,7 @@ def energy_surface_figure(
                            "%{customdata[0]:.1f} ± %{customdata[1]:.1f} nJ<extra></extra>"),
         ), 1, 2)
     for col in (1, 2):
-        for trace in trial_traces(trials, showlegend=col == 1):
+        for trace in trial_traces(trials, showlegend=col == 1, sampled=sampled):
             fig.add_trace(trace, 1, col)
     for name in ("ternary", "ternary2"):
         fig.update_layout({name: _ternary_axes()})
@@ -159,13 +162,20 @@ def energy_surface_figure(
     return fig
 
 
-def energy_surface_or_note(trials: pd.DataFrame) -> tuple[EnergySurface | None, str]:
-    """The energy surface of every completed trial with energy, or why there is none."""
-    runs = trials[trials["state"] == "COMPLETE"].dropna(subset=[ENERGY])
+def energy_surface_or_note(
+    trials: pd.DataFrame, tiers: np.ndarray
+) -> tuple[EnergySurface | None, str]:
+    """The energy surface of the completed trials with energy, fitted like the accuracy
+    surface on per-ratio means (``analysis.subset.fit_points``, ``tiers`` per trial), and
+    the note that says on what — or why there is none."""
+    done = (trials["state"] == "COMPLETE").to_numpy() & trials[ENERGY].notna().to_numpy()
+    runs = trials[done]
+    points = fit_points(runs[FRACTION_COLUMNS].to_numpy(), runs[ENERGY].to_numpy(), tiers[done])
     try:
-        return fit_energy_surface(runs[FRACTION_COLUMNS].to_numpy(), runs[ENERGY].to_numpy()), ""
+        surface = fit_energy_surface(points.fracs, points.values)
     except ValueError as err:
         return None, f"No energy surface yet: {err}."
+    return surface, f"Energy surface fitted on {points.method}."
 
 
 def _hover(row) -> str:

@@ -1,7 +1,9 @@
 """Plotly figures of a sweep: ratio surfaces on the simplex, history, curves, importances.
 
 Ternary axes: a = STDP, b = STBP, c = STDP-STBP (fractions). Every trace that shows trials
-carries ``meta="trials"`` so tests and scripts can find them in the rendered page.
+carries ``meta="trials"`` so tests and scripts can find them in the rendered page. Plots of
+many points draw through WebGL (``Scattergl``: history, curves); ternary axes have no WebGL
+variant, so the report hands them a capped subset of the trials (``analysis.subset``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from analysis.ratios import BASELINES, LABELS, PAPER_RATIOS, fractions
@@ -31,13 +33,23 @@ CURVE_PANELS = [
     ("val_acc", "validation accuracy", 1.0, "{:.4f}"),
     ("train_loss", "training loss", 1.0, "{:.4f}"),
 ]
+# Colours of sweeps (history) and of ratios (curves), cycling; for sweeps also as a
+# stepwise colour scale over their indices.
+PALETTE = qualitative.Dark24
+SWEEP_SCALE = [
+    [edge / len(PALETTE), color] for i, color in enumerate(PALETTE) for edge in (i, i + 1)
+]
 ENERGY_PANEL = ("energy_pj_per_sample", "energy per validation sample (nJ)", 1e3, "{:.1f}")
 
 
 def surface_figure(
-    trials: pd.DataFrame, surface: Surface | None, best: pd.Series | None, title: str
+    trials: pd.DataFrame, surface: Surface | None, best: pd.Series | None, title: str,
+    sampled: bool = False,
 ) -> go.Figure:
-    """Estimated accuracy (left) and its uncertainty (right) over the simplex, with marks."""
+    """Estimated accuracy (left) and its uncertainty (right) over the simplex, with marks.
+
+    ``trials`` are the trials to draw; ``sampled``: they are a subset of the store's.
+    """
     fig = make_subplots(
         rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
         horizontal_spacing=0.16,
@@ -51,7 +63,7 @@ def surface_figure(
         fig.add_trace(_heat(surface, surface.std, "Magma", std_label, 1.0), 1, 2)
     for trace in _reference_traces():
         fig.add_trace(trace, 1, 1)
-    for trace in trial_traces(trials):
+    for trace in trial_traces(trials, sampled=sampled):
         fig.add_trace(trace, 1, 1)
     if surface is not None:
         fig.add_trace(_point(surface.argmax, "surface max", "x", "white", 13), 1, 1)
@@ -62,9 +74,9 @@ def surface_figure(
     for name in ("ternary", "ternary2"):
         fig.update_layout({name: _ternary_axes()})
     fig.update_layout(
-        title={"text": f"{title}<br><sup>left: GP estimate from every completed trial "
-                       "(early-stopped ones at their last epoch; colours span the best "
-                       f"{COLOR_SPAN * 100:.0f} accuracy points) and every trial as a point; "
+        title={"text": f"{title}<br><sup>left: GP estimate from the completed trials' "
+                       "per-ratio means (early-stopped ones at their last epoch; colours span "
+                       f"the best {COLOR_SPAN * 100:.0f} accuracy points), trials as points; "
                        "right: the estimate's standard deviation</sup>"},
         height=600, width=1150, margin={"t": 110, "b": 110, "l": 50, "r": 40},
         legend={"orientation": "h", "y": -0.12}, hoverlabel={"align": "left"},
@@ -72,8 +84,13 @@ def surface_figure(
     return fig
 
 
-def trial_traces(trials: pd.DataFrame, showlegend: bool = True) -> list[go.Scatterternary]:
-    """Every trial as a point: full runs filled, early-stopped open, failed crossed."""
+def trial_traces(
+    trials: pd.DataFrame, showlegend: bool = True, sampled: bool = False
+) -> list[go.Scatterternary]:
+    """Each trial as a point: full runs filled, early-stopped open, failed crossed.
+
+    ``sampled``: the trials are a subset of the store's, and the legend says "drawn".
+    """
     kinds = [
         ("full runs", (trials["state"] == "COMPLETE") & trials["full_run"], "circle", "white"),
         ("stopped early", (trials["state"] == "COMPLETE") & ~trials["full_run"],
@@ -87,7 +104,8 @@ def trial_traces(trials: pd.DataFrame, showlegend: bool = True) -> list[go.Scatt
             continue
         traces.append(go.Scatterternary(
             a=rows["ratio_stdp"], b=rows["ratio_stbp"], c=rows["ratio_stdp_stbp"],
-            mode="markers", name=f"{name} ({len(rows)})", meta=TRIALS_META,
+            mode="markers", name=f"{name} ({len(rows):,}{' drawn' if sampled else ''})",
+            meta=TRIALS_META,
             showlegend=showlegend, legendgroup=name,
             marker={"symbol": symbol, "size": 8, "color": color,
                     "line": {"width": 1.2, "color": "black"}},
@@ -97,66 +115,88 @@ def trial_traces(trials: pd.DataFrame, showlegend: bool = True) -> list[go.Scatt
 
 
 def history_figure(trials: pd.DataFrame, title: str) -> go.Figure:
-    """Validation accuracy per trial in trial order, and each sweep's best full run so far."""
+    """Validation accuracy per trial in trial order, and each sweep's best full run so far.
+
+    Every completed trial is drawn, through WebGL and in three traces however many sweeps
+    the store holds: full runs and early-stopped ones (coloured by sweep, which the hover
+    names), and every sweep's best-so-far line (one trace, broken between sweeps).
+    """
+    done = trials[trials["state"] == "COMPLETE"].sort_values(["study", "trial_number"])
+    # Sweeps as colour indices into a qualitative scale (plotly checks numbers far faster
+    # than colour names).
+    sweep = pd.factorize(done["study"])[0] % len(PALETTE)
+    full = done["full_run"].to_numpy(dtype=bool)
     fig = go.Figure()
-    for study, rows in trials.groupby("study", sort=False):
-        rows = rows.sort_values("trial_number")
-        done = rows[rows["state"] == "COMPLETE"]
-        for label, part, symbol in (
-            ("full runs", done[done["full_run"]], "circle"),
-            ("stopped early", done[~done["full_run"]], "circle-open"),
-        ):
-            if part.empty:
-                continue
-            fig.add_trace(go.Scatter(
-                x=part["trial_number"], y=part["val_acc"], mode="markers",
-                name=f"{study}: {label}", marker={"symbol": symbol, "size": 7},
-                hovertext=[_trial_hover(row) for row in part.itertuples()], hoverinfo="text",
-            ))
-        full = done[done["full_run"]]
-        if not full.empty:
-            fig.add_trace(go.Scatter(
-                x=full["trial_number"], y=full["val_acc"].cummax(), mode="lines",
-                line={"shape": "hv"}, name=f"{study}: best full run so far",
-            ))
+    for label, mask, symbol in (("full runs", full, "circle"),
+                                ("stopped early", ~full, "circle-open")):
+        part = done[mask]
+        if part.empty:
+            continue
+        fig.add_trace(go.Scattergl(
+            x=part["trial_number"], y=part["val_acc"], mode="markers",
+            name=f"{label} ({len(part):,})",
+            marker={"symbol": symbol, "size": 7, "color": sweep[mask], "cmin": 0,
+                    "cmax": len(PALETTE) - 1, "colorscale": SWEEP_SCALE},
+            hovertext=[_trial_hover(row) for row in part.itertuples()], hoverinfo="text",
+        ))
+    runs = done[full]
+    if not runs.empty:
+        best = runs.groupby("study", sort=False)["val_acc"].cummax().to_numpy()
+        gaps = _gaps(runs["study"])
+        fig.add_trace(go.Scattergl(
+            x=np.insert(runs["trial_number"].to_numpy(dtype=float), gaps, np.nan),
+            y=np.insert(best, gaps, np.nan), mode="lines", connectgaps=False,
+            line={"shape": "hv", "color": "black", "width": 1},
+            name="each sweep's best full run so far", hoverinfo="skip",
+        ))
     fig.update_layout(
-        title=title, xaxis_title="trial number", yaxis_title="validation accuracy",
-        height=420, width=1150,
+        title=title, xaxis_title="trial number (within its sweep)",
+        yaxis_title="validation accuracy", height=420, width=1150,
     )
     return fig
 
 
-def curves_figure(curves: pd.DataFrame, trials: pd.DataFrame, title: str) -> go.Figure:
-    """Validation accuracy and training loss per epoch, one line per trial coloured by its
-    final validation accuracy on the surface's scale (so the good ratios' curves stand out).
+def _gaps(owner: pd.Series) -> np.ndarray:
+    """The positions where ``owner`` changes: a gap inserted there (NaN) breaks one trace's
+    line into one line per owner, so many lines cost one trace."""
+    values = owner.to_numpy()
+    return np.flatnonzero(values[1:] != values[:-1]) + 1
+
+
+def curves_figure(curves: pd.DataFrame, title: str, group: str = "label") -> go.Figure:
+    """Validation accuracy and training loss per epoch, one colour and legend entry per
+    value of the ``group`` column (the report: one per ratio it shows), in order of first
+    appearance; every trial of a group is one line of that colour.
 
     Where the sweeps measured it, a third panel shows energy per validation sample: firing
-    rates, hence energy, move while a ratio trains, so a final value alone can mislead.
+    rates, hence energy, move while a ratio trains, so a final value alone can mislead. A
+    group's trials are one WebGL trace per panel, their lines separated by gaps, so the
+    figure costs a few traces however many trials it shows.
     """
     panels = list(CURVE_PANELS)
     if curves[ENERGY_PANEL[0]].notna().any():
         panels.append(ENERGY_PANEL)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels])
-    finals = trials.set_index(["study", "trial_number"])["val_acc"]
-    known = finals.dropna()
-    high = known.max() if not known.empty else 0.0
-    low = max(known.min(), high - COLOR_SPAN) if not known.empty else 0.0
-    for (study, number), rows in curves.groupby(["study", "trial_number"], sort=False):
-        final = finals.get((study, number), math.nan)
-        shade = 0.5 if math.isnan(final) or high <= low else max(0.0, final - low) / (high - low)
-        color = sample_colorscale("Viridis", [shade])[0]
-        first = rows.iloc[0]
-        hover = f"{study} #{number}<br>ratio {first['ratio_int']}, seed {first['seed']}"
+    colors = PALETTE
+    for index, (label, rows) in enumerate(curves.groupby(group, sort=False)):
+        rows = rows.sort_values(["study", "trial_number", "epoch"])
+        trial = rows["study"] + " #" + rows["trial_number"].astype(str)
+        hover = (trial + ", seed " + rows["seed"].astype(str)).to_numpy()
+        gaps = _gaps(trial)
         for col, (metric, name, unit, fmt) in enumerate(panels, start=1):
-            values = rows[metric] / unit
-            fig.add_trace(go.Scatter(
-                x=rows["epoch"], y=values, mode="lines", showlegend=False,
-                line={"color": color, "width": 1.2}, opacity=0.8,
-                hovertext=hover + f"<br>{name}: " + values.map(fmt.format),
+            values = (rows[metric] / unit).to_numpy(dtype=float)
+            text = [f"{label}<br>{h}<br>{name}: {fmt.format(v)}"
+                    for h, v in zip(hover, values, strict=True)]
+            fig.add_trace(go.Scattergl(
+                x=np.insert(rows["epoch"].to_numpy(dtype=float), gaps, np.nan),
+                y=np.insert(values, gaps, np.nan), mode="lines", name=str(label),
+                legendgroup=str(label), showlegend=col == 1, connectgaps=False,
+                line={"color": colors[index % len(colors)], "width": 1.2}, opacity=0.8,
+                hovertext=np.insert(np.array(text, dtype=object), gaps, "").tolist(),
                 hoverinfo="text",
             ), 1, col)
     fig.update_xaxes(title_text="epoch")
-    fig.update_layout(title=title, height=420, width=1150)
+    fig.update_layout(title=title, height=440, width=1150, hoverlabel={"align": "left"})
     return fig
 
 

@@ -10,6 +10,14 @@ run's per-layer STDP diagnostics (``analysis.stdp``); with several datasets, a c
 first. The frozen controls are another config at their ratio: they appear only in the STDP
 part, never on the surface, in the tables of ratios or on the Pareto front.
 
+**At any size.** The page stays readable and its cost stays linear in trials: surfaces are
+fitted on per-ratio means, capped by a stratified subset (``analysis.subset``); ternary
+plots draw a capped subset of the trials; learning curves are drawn for the top ratios and
+the pure baselines only; importances for a few sweeps. Every trial is still in the history
+plot (WebGL), every trial's curve in a CSV file written beside the page (``*-curves.csv``:
+16 MB at 10,000 trials, more than the rest of the page, and the one part that grows without
+bound, so it is linked, not embedded), and each dataset's section says what it left out.
+
 Example::
 
     import analysis
@@ -26,17 +34,35 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from analysis import subset
 from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
-from analysis.store import display_url, load_frames, open_storage, storage_url
+from analysis.store import display_url, load_frames, storage_url
+from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.ranking import Best, label
-from results.ratios import closest_int_ratio, ratio_key
+from results.ratios import KEY_DECIMALS, closest_int_ratio, ratio_key
 
 TOP_RATIOS = 10
+# The headline names at most this many of the ratios tied with the best (a large store can
+# hold hundreds), and says how many more.
+HEADLINE_PEERS = 12
 FRACTION_COLUMNS = ["ratio_stdp", "ratio_stbp", "ratio_stdp_stbp"]
+# Importances (a random forest per sweep) for at most this many sweeps per dataset: the
+# best ratio's sweep first, then those with the most full runs; each on at most
+# ``IMPORTANCE_RUNS`` full runs, a stratified subset beyond that.
+IMPORTANCE_SWEEPS = 4
+IMPORTANCE_RUNS = 1000
+# Which trials a ternary plot draws first (``analysis.subset.capped``).
+DRAWN_TIERS = (
+    "trials of the reported ratios", "other full runs", "trials stopped early",
+    "failed or unfinished trials",
+)
+CURVES_SUFFIX = "-curves.csv"
+CURVES_PER_RATIO = 20
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -62,6 +88,13 @@ class DatasetView:
     summary: pd.DataFrame
     surface: Surface | None
     surface_note: str
+    # Per trial: the ratio's identity (``ratio_key`` as an array row) and whether it is
+    # one the page reports on (the top ratios, the pure baselines, the paper's ratios).
+    keys: np.ndarray
+    reported: np.ndarray
+    # The trials the ternary plots draw, and in words what they leave out ("" if nothing).
+    drawn: pd.DataFrame
+    drawn_note: str
 
     @property
     def best(self) -> pd.Series | None:
@@ -74,11 +107,16 @@ def write_report(
     dataset: str | None = None,
     output: str | os.PathLike = "report.html",
 ) -> Path:
-    """Write the HTML report of the store's sweeps (one dataset, or all) and return its path."""
+    """Write the HTML report of the store's sweeps (one dataset, or all) and return its path.
+
+    Every trial's per-epoch curve goes to ``<output stem>-curves.csv`` beside it.
+    """
     import optuna
     import plotly.offline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = Path(output).expanduser().absolute()
+    csv = path.with_name(path.stem + CURVES_SUFFIX)
     trials, curves = load_frames(storage, dataset)
     views = [
         _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
@@ -98,7 +136,7 @@ def write_report(
     if len(views) > 1:
         body.append(_comparison_section(views))
     for view in views:
-        body.append(_dataset_section(view, storage))
+        body.append(_dataset_section(view, csv.name))
     page = (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         "<title>BIRIL ratio sweeps report</title>"
@@ -106,39 +144,61 @@ def write_report(
         f"<script type=\"text/javascript\">{plotly.offline.get_plotlyjs()}</script>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-    path = Path(output).expanduser().absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
+    curves.to_csv(csv, index=False)
     path.write_text(page, encoding="utf-8")
     return path
 
 
 def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> DatasetView:
-    """Summaries (full runs) and the fitted surface (every completed trial) of one dataset.
+    """Summaries (full runs), the fitted surface and what the plots draw, of one dataset.
 
     The surface also takes the early-stopped trials, at the accuracy they had when ASHA
     stopped them: they are why the scheduler stopped them (the bad regions of the simplex),
     and without them a sweep whose full runs all sit near the optimum draws a flat simplex.
+    It is fitted on one point per ratio (``analysis.subset.fit_points``). The frozen controls
+    (runs with ``overrides``) are another config at their ratio: the ranking sees them (it
+    pairs them with their ratio's runs, and never ranks them); the rest of the page does not.
     """
     ranking = rank_trials(trials)
-    variant = trials["overrides"].map(bool)
-    controls, trials = trials[variant], trials[~variant]
+    variant = trials["overrides"].map(bool).to_numpy()
+    controls, trials = trials[variant], trials[~variant].reset_index(drop=True)
     kept = set(zip(trials["study"], trials["trial_number"], strict=True))
-    curves = curves[[k in kept for k in zip(curves["study"], curves["trial_number"], strict=True)]]
-    runs = trials[trials["state"] == "COMPLETE"].dropna(subset=["val_acc"])
-    surface, note = None, ""
+    in_kept = [k in kept for k in zip(curves["study"], curves["trial_number"], strict=True)]
+    curves = curves[in_kept].reset_index(drop=True)
+    summary = standings_frame(ranking)
+    keys = np.round(trials[FRACTION_COLUMNS].to_numpy(dtype=float), KEY_DECIMALS) + 0.0
+    reported_keys = {ratio_key(r) for r in (*BASELINES.values(), *PAPER_RATIOS)}
+    reported_keys |= {ratio_key(s.ratio) for s in ranking.standings[:TOP_RATIOS]}
+    reported = np.array([tuple(k) in reported_keys for k in keys.tolist()], dtype=bool)
+    full = trials["full_run"].to_numpy(dtype=bool)
+    done = (trials["state"] == "COMPLETE").to_numpy()
+    runs = done & trials["val_acc"].notna().to_numpy()
+    tiers = np.where(reported, 0, np.where(full, 1, 2))
+    points = fit_points(
+        trials.loc[runs, FRACTION_COLUMNS].to_numpy(), trials.loc[runs, "val_acc"].to_numpy(),
+        tiers[runs],
+    )
+    surface, note = None, f"Surface fitted on {points.method}."
     try:
-        surface = fit_surface(runs[FRACTION_COLUMNS].to_numpy(), runs["val_acc"].to_numpy())
+        surface = fit_surface(points.fracs, points.values)
     except ValueError as err:
         note = f"No surface yet: {err}."
-    summary = standings_frame(ranking)
+    drawn_tiers = np.where(reported, 0, np.where(full, 1, np.where(done, 2, 3)))
+    kept = capped(trials[FRACTION_COLUMNS].to_numpy(), drawn_tiers, subset.MAX_DRAWN, DRAWN_TIERS)
+    drawn = trials.iloc[np.sort(kept.index)]
+    drawn_note = ""
+    if kept.words:
+        drawn_note = f"{len(drawn):,} of {kept.total:,} trials ({kept.words})"
     if trials["params"].map(bool).any():
-        note = (f"{note} " if note else "") + (
-            "The surface pools every run of a ratio whatever its searched params "
+        note += (
+            " The surface pools every run of a ratio whatever its searched params "
             f"({', '.join(sorted(set().union(*trials['params'])))}): it is averaged over the "
             "values the search tried, not drawn at their best; the tables rank each ratio "
             "and params pair on its own."
         )
-    return DatasetView(name, trials, curves, controls, ranking.best, summary, surface, note)
+    return DatasetView(name, trials, curves, controls, ranking.best, summary, surface, note,
+                       keys, reported, drawn, drawn_note)
 
 
 def _contents(views: list[DatasetView]) -> str:
@@ -152,7 +212,7 @@ def _contents(views: list[DatasetView]) -> str:
 def _comparison_section(views: list[DatasetView]) -> str:
     from analysis.plots import comparison_figure
 
-    figure = comparison_figure([(v.name, v.trials, v.surface, v.best) for v in views])
+    figure = comparison_figure([(v.name, v.drawn, v.surface, v.best) for v in views])
     header = ["dataset", "best ratio", "fractions", "val acc", "test acc", "seeds", "sweep",
               "paper's best"]
     rows = []
@@ -172,24 +232,27 @@ def _comparison_section(views: list[DatasetView]) -> str:
     )
 
 
-def _dataset_section(view: DatasetView, storage) -> str:
+def _dataset_section(view: DatasetView, csv_name: str) -> str:
     from analysis import stdp
     from analysis.plots import curves_figure, history_figure, surface_figure
 
     n_full = len(full_runs(view.trials))
     parts = [
         f"<h2 id=\"ds-{html.escape(view.name)}\">{html.escape(view.name)}</h2>",
-        f"<p>{len(view.trials)} trials ({n_full} full runs) in sweeps "
-        f"{html.escape(', '.join(sorted(view.trials['sweep'].unique())))}.</p>",
+        f"<p>{len(view.trials):,} trials ({n_full:,} full runs) in "
+        f"{view.trials['sweep'].nunique():,} sweeps: "
+        f"{html.escape(_names(sorted(view.trials['sweep'].unique())))}.</p>",
     ]
     best = view.best
     if view.answer is not None:
         parts.append(_headline(view.answer))
         parts.append(stdp.effect_line(view.answer))
-    if view.surface_note:
-        parts.append(f"<p class=note>{html.escape(view.surface_note)}</p>")
+    shown = _curves_shown(view)
+    importances, sweeps_note = _importances_html(view)
+    parts.append(_left_out(view, shown, csv_name, sweeps_note))
+    parts.append(f"<p class=note>{html.escape(view.surface_note)}</p>")
     title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
-    figure = surface_figure(view.trials, view.surface, best, title)
+    figure = surface_figure(view.drawn, view.surface, best, title, bool(view.drawn_note))
     parts.append(_figure_html(figure, f"surface-{view.name}"))
     parts.append(_energy_section(view))
     parts.append("<h3>Top ratios</h3>" + _top_table(view.summary))
@@ -201,13 +264,18 @@ def _dataset_section(view: DatasetView, storage) -> str:
     figure = history_figure(view.trials, f"{view.name}: trials in order")
     parts.append(_figure_html(figure, f"history-{view.name}"))
     parts.append("<h3>Learning curves</h3>")
-    if view.curves.empty:
+    if shown.empty:
         parts.append("<p class=note>No per-epoch curves recorded.</p>")
     else:
-        figure = curves_figure(view.curves, view.trials, f"{view.name}: per-epoch metrics")
+        figure = curves_figure(
+            shown, f"{view.name}: per-epoch metrics of the top {TOP_RATIOS} ratios and the "
+            "pure baselines"
+        )
         parts.append(_figure_html(figure, f"curves-{view.name}"))
+    parts.append(f"<p class=note>Every trial's curve: <a href=\"{html.escape(csv_name)}\" "
+                 f"download>{html.escape(csv_name)}</a> (beside this page).</p>")
     parts.append("<h3>Which share matters (Optuna parameter importances, full runs)</h3>")
-    parts.append(_importances_html(storage, sorted(view.trials["study"].unique())))
+    parts.append(importances)
     return "\n".join(parts)
 
 
@@ -233,6 +301,61 @@ def _stdp_section(view: DatasetView) -> str:
     parts.append(_table(stdp.DIAGNOSTICS_HEADER, stdp.layer_rows(rows))
                  + f"<p class=note>{stdp.DIAGNOSTICS_NOTE}</p>")
     return "\n".join(parts)
+
+
+def _curves_shown(view: DatasetView) -> pd.DataFrame:
+    """The curves of the top ratios (rank order) and the pure baselines, labelled by ratio.
+
+    A ratio's label is its rank and ``a:b:c``, or the baseline's name. At most
+    ``CURVES_PER_RATIO`` trials per ratio (full runs first, then a seeded random draw): a
+    baseline run in every sweep of a large store has hundreds. The rest are in the CSV.
+    """
+    labels: dict[tuple, str] = {}
+    for rank, standing in enumerate(view.summary.head(TOP_RATIOS).itertuples(), start=1):
+        key = ratio_key((standing.ratio_stdp, standing.ratio_stbp, standing.ratio_stdp_stbp))
+        labels.setdefault(key, f"#{rank} {standing.ratio_int}")
+    for name, ratio in BASELINES.items():
+        labels.setdefault(ratio_key(ratio), f"{name} {ratio}")
+    label_of = [labels.get(tuple(k)) for k in view.keys.tolist()]
+    shuffle = np.random.default_rng(SEED).permutation(len(view.trials))
+    trials = (
+        view.trials.assign(label=label_of, stopped=~view.trials["full_run"], shuffle=shuffle)
+        .dropna(subset=["label"])
+        .sort_values(["stopped", "shuffle"])
+        .groupby("label", sort=False)
+        .head(CURVES_PER_RATIO)
+    )
+    order = {label: i for i, label in enumerate(labels.values())}
+    shown = view.curves.merge(trials[["study", "trial_number", "label"]],
+                              on=["study", "trial_number"])
+    return shown.sort_values("label", key=lambda s: s.map(order), kind="stable")
+
+
+def _left_out(view: DatasetView, shown: pd.DataFrame, csv_name: str, sweeps_note: str) -> str:
+    """What this section does not draw of the store, in words (the store has all of it)."""
+    n_curves = view.curves[["study", "trial_number"]].drop_duplicates().shape[0]
+    n_shown = shown[["study", "trial_number"]].drop_duplicates().shape[0]
+    items = [
+        f"Simplex plots draw {html.escape(view.drawn_note)}; the optimization history "
+        "draws every trial." if view.drawn_note else "",
+        f"Learning curves are drawn for {n_shown:,} of the {n_curves:,} trials with a curve "
+        f"(the top {TOP_RATIOS} ratios and the pure baselines, at most {CURVES_PER_RATIO} "
+        "trials each, full runs first); every curve is in "
+        f"<a href=\"{html.escape(csv_name)}\" download>{html.escape(csv_name)}</a>."
+        if n_shown < n_curves else "",
+        html.escape(sweeps_note),
+    ]
+    items = [item for item in items if item]
+    if not items:
+        return "<p class=note>Nothing left out: every trial and curve is drawn.</p>"
+    return ("<div class=note><b>Left out of this page</b> (the store and the CSV have all "
+            "of it):<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul></div>")
+
+
+def _names(names: list[str], most: int = 10) -> str:
+    """``a, b, c`` or, for a long list, its first ``most`` and how many more."""
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def _energy_section(view: DatasetView) -> str:
@@ -262,11 +385,12 @@ def _energy_section(view: DatasetView) -> str:
     header = ["ratio", "fractions", "val acc", "energy (nJ)", "SOPs", "MACs", "ANN (nJ)", "run"]
     parts.append(f"<p>Pareto front: {len(front)} of {len(energy_runs(view.trials))} full runs "
                  "(energy per validation sample).</p>" + _table(header, rows))
-    surface, note = energy_surface_or_note(view.trials)
-    if note:
-        parts.append(f"<p class=note>{html.escape(note)}</p>")
-    figure = energy_surface_figure(view.trials, view.surface, surface,
-                                   f"{view.name}: accuracy and energy over the simplex")
+    tiers = np.where(view.reported, 0, np.where(view.trials["full_run"].to_numpy(bool), 1, 2))
+    surface, note = energy_surface_or_note(view.trials, tiers)
+    parts.append(f"<p class=note>{html.escape(note)}</p>")
+    figure = energy_surface_figure(view.drawn, view.surface, surface,
+                                   f"{view.name}: accuracy and energy over the simplex",
+                                   bool(view.drawn_note))
     parts.append(_figure_html(figure, f"energy-surface-{view.name}"))
     return "\n".join(parts)
 
@@ -276,8 +400,13 @@ def _headline(best: Best) -> str:
     seeds = f"{best.n_seeds} seed{'s' if best.n_seeds != 1 else ''}"
     images = f" on {best.val_size} validation images" if best.val_size else ""
     test = "—" if best.test_acc is None else f"{best.test_acc:.4f}"
-    peers = ", ".join(f"{label(p.ratio_int, p.params)} (p {p.p:.2f})"
-                      for p in best.indistinguishable)
+    peers = ", ".join(
+        f"{label(p.ratio_int, p.params)} (p {p.p:.2f})"
+        for p in best.indistinguishable[:HEADLINE_PEERS]
+    )
+    more = len(best.indistinguishable) - HEADLINE_PEERS
+    if more > 0:
+        peers += f" and {more:,} more"
     shares = ", ".join(f"{x:.3f}" for x in best.ratio)
     return (
         f"<p><b>Best ratio {html.escape(label(best.ratio_int, best.params))}</b> ({shares}): "
@@ -322,7 +451,7 @@ def _baseline_table(view: DatasetView) -> str:
         measured = _measured(view.summary, ratio)
         rows.append([
             name, ratio,
-            _unfinished(view.trials, ratio) if measured is None else _mean_ci(measured),
+            _unfinished(view, ratio) if measured is None else _mean_ci(measured),
             "" if measured is None else str(measured["n_seeds"]),
             _estimate(view.surface, fractions(ratio)), _delta(view, measured, ratio),
         ])
@@ -345,9 +474,9 @@ def _baseline_table(view: DatasetView) -> str:
     return _table(header, rows, best_row=best_row) + note
 
 
-def _unfinished(trials: pd.DataFrame, ratio: str) -> str:
+def _unfinished(view: DatasetView, ratio: str) -> str:
     """What became of a ratio with no full run: stopped early (best such run), failed, not run."""
-    runs = trials[[ratio_key(f) == ratio_key(ratio) for f in trials[FRACTION_COLUMNS].to_numpy()]]
+    runs = view.trials[(view.keys == np.array(ratio_key(ratio))).all(axis=1)]
     stopped = runs[runs["state"] == "COMPLETE"].dropna(subset=["val_acc"])
     if not stopped.empty:
         top = stopped.loc[stopped["val_acc"].idxmax()]
@@ -368,41 +497,42 @@ def _delta(view: DatasetView, measured: pd.Series | None, ratio: str) -> str:
     return f"{value - view.best['val_acc']:+.4f}"
 
 
-def _importances_html(storage, studies: list[str]) -> str:
-    """Optuna's importances per sweep, over its full runs; a note where it cannot tell."""
-    import optuna
-
+def _importances_html(view: DatasetView) -> tuple[str, str]:
+    """Optuna's importances per sweep over its full runs (a note where it cannot tell), and
+    what was left out: sweeps beyond ``IMPORTANCE_SWEEPS``, runs beyond ``IMPORTANCE_RUNS``."""
     from analysis.plots import importance_figure
 
-    rdb = open_storage(storage)
-    parts = []
-    try:
-        for name in studies:
-            study = optuna.load_study(study_name=name, storage=rdb)
-            done = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
-            # Frozen controls are another config than their ratio's: not the search's data.
-            full = [t for t in done
-                    if t.user_attrs.get("full_run") and not t.user_attrs.get("overrides")]
-            # With searched params, the runs that searched them (pure STBP's baseline runs
-            # at the spec's own settings, without them, are left out).
-            searched = set().union(*(t.user_attrs.get("params") or {} for t in full))
-            full = [t for t in full if searched <= set(t.user_attrs.get("params") or {})]
-            scratch = optuna.create_study(direction="maximize")
-            scratch.add_trials([_as_shares(t, searched) for t in full])
-            importances, problem = _importances(scratch)
-            if problem:
-                parts.append(f"<p class=note>{html.escape(name)}: {html.escape(problem)}</p>")
-            else:
-                figure = importance_figure(importances, name)
-                parts.append(_figure_html(figure, f"importance-{name}"))
-    finally:
-        rdb.engine.dispose()
-    return "\n".join(parts)
+    runs = full_runs(view.trials).dropna(subset=["val_acc"])
+    counts = runs["study"].value_counts()
+    first = [] if view.answer is None else [view.answer.study]
+    studies = list(dict.fromkeys([*first, *counts.index]))[:IMPORTANCE_SWEEPS]
+    parts, capped_runs = [], []
+    for name in studies:
+        study_runs = runs[runs["study"] == name]
+        if len(study_runs) > IMPORTANCE_RUNS:
+            capped_runs.append(name)
+            fracs = study_runs[FRACTION_COLUMNS].to_numpy()
+            kept = capped(fracs, np.zeros(len(fracs), dtype=int), IMPORTANCE_RUNS, ("runs",))
+            study_runs = study_runs.iloc[np.sort(kept.index)]
+        importances, problem = _importances(_shares_study(study_runs))
+        if problem:
+            parts.append(f"<p class=note>{html.escape(name)}: {html.escape(problem)}</p>")
+        else:
+            parts.append(_figure_html(importance_figure(importances, name), f"importance-{name}"))
+    if not studies:
+        parts.append("<p class=note>No full runs yet: nothing to rank the shares by.</p>")
+    notes = []
+    if len(counts) > len(studies):
+        notes.append(f"Importances are shown for {len(studies)} of the {len(counts):,} sweeps "
+                     "with full runs (the best ratio's sweep, then those with the most).")
+    if capped_runs:
+        notes.append(f"Importances of {', '.join(capped_runs)} use {IMPORTANCE_RUNS:,} of "
+                     "their full runs, spread over the simplex.")
+    return "\n".join(parts), " ".join(notes)
 
 
-def _as_shares(trial, searched: set[str]):
-    """The trial with the ratio's three shares, and the ``searched`` params, as its
-    parameters.
+def _shares_study(runs: pd.DataFrame):
+    """A scratch in-memory study of these runs, with the ratio's three shares as parameters.
 
     Sweeps search through their own parametrization (three uniforms, or one lattice
     category); importances of the STDP, STBP and STDP-STBP shares are what a reader asks.
@@ -410,18 +540,17 @@ def _as_shares(trial, searched: set[str]):
     import optuna
 
     share = optuna.distributions.FloatDistribution(0.0, 1.0)
-    fracs = fractions(trial.user_attrs["ratio"])
-    return optuna.trial.create_trial(
-        params={
-            **{f"{label} share": float(f) for label, f in zip(LABELS, fracs, strict=True)},
-            **{name: trial.params[name] for name in searched},
-        },
-        distributions={
-            **{f"{label} share": share for label in LABELS},
-            **{name: trial.distributions[name] for name in searched},
-        },
-        value=trial.values[0],  # validation accuracy, the first objective
-    )
+    names = [f"{label} share" for label in LABELS]
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([
+        optuna.trial.create_trial(
+            params=dict(zip(names, map(float, fracs), strict=True)),
+            distributions=dict.fromkeys(names, share),
+            value=float(value),  # validation accuracy, the first objective
+        )
+        for *fracs, value in runs[[*FRACTION_COLUMNS, "val_acc"]].itertuples(index=False)
+    ])
+    return study
 
 
 def _importances(study) -> tuple[dict[str, float], str]:
@@ -448,7 +577,8 @@ def _importances(study) -> tuple[dict[str, float], str]:
 
 def _measured(summary: pd.DataFrame, ratio: str) -> pd.Series | None:
     """The first summary row of this ratio in the rule's order (its best sweep), if any."""
-    same = summary[[ratio_key(f) == ratio_key(ratio) for f in summary[FRACTION_COLUMNS].to_numpy()]]
+    keys = np.round(summary[FRACTION_COLUMNS].to_numpy(dtype=float), KEY_DECIMALS) + 0.0
+    same = summary[(keys == np.array(ratio_key(ratio))).all(axis=1)]
     return None if same.empty else same.iloc[0]
 
 

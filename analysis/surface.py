@@ -100,16 +100,25 @@ def fit_surface(
     model = GaussianProcessRegressor(
         kernel=kernel, normalize_y=True, n_restarts_optimizer=1, random_state=0
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), single_threaded():
         # A hyperparameter at its bound (e.g. a nearly flat surface) still gives a usable
         # fit; the warning would only clutter `biril report`'s output.
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(simplex_coords(fracs), logit(np.clip(values, ACC_CLIP, 1 - ACC_CLIP)))
-    grid = simplex_grid(resolution)
-    mean, std = _predict(model, grid)
+        grid = simplex_grid(resolution)
+        mean, std = _predict(model, grid)
     return Surface(
         model=model, grid=grid, mean=mean, std=std, n_runs=len(values), n_ratios=n_ratios
     )
+
+
+def single_threaded():
+    """BLAS on one thread while a GP fits: its matrices (at most ``MAX_FIT_POINTS``², see
+    ``analysis.subset``) gain nothing from more, and on a CPU shared with other jobs
+    OpenBLAS's waiting threads made a 500-point fit 5-10x slower (1.6 s against 9 s)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def _predict(model, fracs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,10 +10,13 @@ interleaved within every repetition so drift (thermal, other load) hits all alik
    32×32 by default), with the numerical agreement of the two once conventions match;
 4. ``sweep``: a sweep of short trials, wall time against (sum of trial times / slots) —
    in ``sweeps.bench``, since it needs Ray, which this library never imports;
-5. ``memory``: peak memory of a training step per preset and mode.
+5. ``memory``: peak memory of a training step per preset and mode;
+6. ``store``: reading a results store of 1,000 and 10,000 trials (``load_trials``,
+   ``biril best``, ``biril report``) against Optuna's own ``trials_dataframe()`` —
+   in ``analysis.bench``, since the trainer library never reads the store.
 
 Figures survive a change of machine only as ratios; absolute medians are kept for context.
-A section that cannot run (no SpikingJelly, no sweep runner given) reports ``null`` and a
+A section that cannot run (no SpikingJelly, no sweep or store runner given) reports ``null`` and a
 ``*_reason`` key instead of a number.
 """
 
@@ -39,7 +42,7 @@ from .plasticity import stdp_delta_conv2d
 from .schedule import MODES, Mode
 from .trainer import BIRILStep, resolve_device
 
-SECTIONS = ("neuron", "step", "stdp", "sweep", "memory")
+SECTIONS = ("neuron", "step", "stdp", "sweep", "memory", "store")
 # (in_channels, height/width, classes) of a typical dataset for each preset.
 BENCH_INPUT = {"small": (1, 28, 10), "mnist": (1, 28, 10), "paper18": (3, 32, 10)}
 SJ_STBP = "spikingjelly_stbp"
@@ -76,6 +79,10 @@ class BenchOptions(BaseModel):
     sweep_trials: int = Field(8, ge=1)
     sweep_epochs: int = Field(3, ge=1)
     sweep_slots: int = Field(2, ge=1)
+    # Synthetic results stores of these many trials; the growth exponent is taken between
+    # the smallest and the largest.
+    store_sizes: tuple[int, ...] = (1000, 10000)
+    store_reps: int = Field(3, ge=1)
 
     @field_validator("presets")
     @classmethod
@@ -83,6 +90,13 @@ class BenchOptions(BaseModel):
         for p in v:
             if p not in BENCH_INPUT:
                 raise ValueError(f"unknown preset {p!r}; choose from {', '.join(BENCH_INPUT)}")
+        return v
+
+    @field_validator("store_sizes")
+    @classmethod
+    def _store_sizes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or min(v) < 10:
+            raise ValueError("give store sizes of at least 10 trials (e.g. 1000 and 10000)")
         return v
 
     @field_validator("sections")
@@ -409,12 +423,14 @@ def run_suite(
     opts: BenchOptions,
     log: Callable[[str], None] = lambda s: None,
     sweep: Callable[[BenchOptions], dict] | None = None,
+    store: Callable[..., dict] | None = None,
 ) -> dict:
     """Run the chosen sections; one JSON-ready dict with the headline ratios on top.
 
     Headlines over several presets are the least favourable preset's figure. ``sweep`` runs
     the sweep section (``sweeps.bench.bench_sweep``, handed in by the CLI: the trainer
-    library never imports Ray).
+    library never imports Ray), ``store`` the store section (``analysis.bench.bench_store``,
+    called with the sizes, the repetitions and ``log``).
     """
     device = check_device(opts)
     if opts.threads:
@@ -473,6 +489,17 @@ def run_suite(
             result["sweep_efficiency_reason"] = result["sweep"]["sweep_efficiency_reason"]
     else:
         unavailable("sweep_efficiency", "section 'sweep' not run")
+    if "store" in wanted and store is None:
+        unavailable("store_load_over_optuna", "the store section runs from `biril bench`")
+    elif "store" in wanted:
+        log(f"store: synthetic stores of {', '.join(map(str, opts.store_sizes))} trials")
+        result["store"] = store(opts.store_sizes, opts.store_reps, log)
+        # load_trials against Optuna's trials_dataframe on the same store, the worst size.
+        result["store_load_over_optuna"] = max(
+            result["store"]["load_trials_over_trials_dataframe"].values()
+        )
+    else:
+        unavailable("store_load_over_optuna", "section 'store' not run")
     if "memory" in wanted:
         if device.type == "cuda" or os.path.exists("/proc/self/clear_refs"):
             log("memory: peak per preset and mode")
@@ -498,6 +525,7 @@ def render(result: dict) -> list:
         "stdp_speedup_vs_spikingjelly",
         "neuron_speedup_vs_spikingjelly",
         "sweep_efficiency",
+        "store_load_over_optuna",
     ):
         if key in result:
             value = result[key]

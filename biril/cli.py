@@ -199,7 +199,8 @@ def _print_summary(console, config, result) -> None:
 @cli.command()
 @click.option("--preset", "presets", multiple=True, help="small | mnist | paper18 (repeatable).")
 @click.option(
-    "--only", "sections", multiple=True, help="neuron | step | stdp | sweep | memory (repeatable)."
+    "--only", "sections", multiple=True,
+    help="neuron | step | stdp | sweep | memory | store (repeatable).",
 )
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--time-steps", default=4, show_default=True)
@@ -230,9 +231,12 @@ def _print_summary(console, config, result) -> None:
 @click.option("--sweep-trials", default=8, show_default=True)
 @click.option("--sweep-slots", default=2, show_default=True)
 @click.option("--sweep-epochs", default=3, show_default=True)
+@click.option("--store-size", "store_sizes", type=int, multiple=True,
+              help="Trials in a synthetic results store (repeatable) [default: 1000, 10000].")
+@click.option("--store-reps", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(presets, sections, as_json, **options) -> None:
-    """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory.
+def bench(presets, sections, store_sizes, as_json, **options) -> None:
+    """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory, store.
 
     Every figure is a median over repetitions after warm-up, contenders interleaved in
     one process; the headline figures are ratios.
@@ -245,18 +249,21 @@ def bench(presets, sections, as_json, **options) -> None:
 
     fields = {**options, **({"presets": presets} if presets else {})}
     fields.update({"sections": sections} if sections else {})
+    fields.update({"store_sizes": store_sizes} if store_sizes else {})
     try:
         opts = BenchOptions(**fields)
     except ValidationError as e:
-        flags = {"presets": "--preset", "sections": "--only"}
+        flags = {"presets": "--preset", "sections": "--only", "store_sizes": "--store-size"}
         problems = describe_validation_error(e, lambda f: flags.get(f, _flag(f)))
         raise ConfigError(problems) from None
     check_device(opts)
     log = Console(stderr=True)
-    sweep = None
+    sweep = store = None
     if "sweep" in opts.sections:
         from sweeps.bench import bench_sweep as sweep
-    result = run_suite(opts, log=log.print, sweep=sweep)
+    if "store" in opts.sections:
+        from analysis.bench import bench_store as store
+    result = run_suite(opts, log=log.print, sweep=sweep, store=store)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -267,6 +274,10 @@ def bench(presets, sections, as_json, **options) -> None:
         from sweeps.bench import sweep_table
 
         console.print(sweep_table(result["sweep"]))
+    if "store" in result:
+        from analysis.bench import store_table
+
+        console.print(store_table(result["store"]))
 
 
 @cli.command()

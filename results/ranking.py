@@ -43,14 +43,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from statistics import mean
 from typing import Any
 
 from pydantic import BaseModel
 
 from .effect import StdpEffect, stdp_effects
 from .ratios import PURE_STBP, Shares, closest_int_ratio, has_stdp, ratio_key
-from .runs import Config, Run, config_of, params_key, seed_means
+from .runs import Config, Run, config_of, mean, params_key, seed_means
 from .tdist import t_quantile, two_sided_p
 
 CONFIDENCE = 0.95
@@ -205,13 +204,12 @@ def rank(runs: Iterable[Run], max_energy: float | None = None) -> Ranking:
         if not run.overrides:
             groups[config_of(run.study, run.ratio, run.params)].append(run)
     per_seed = {key: seed_means(group) for key, group in groups.items()}
-    noise = {
-        study: _noise(
-            [seeds for (s, _, _), seeds in per_seed.items() if s == study],
-            [r for (s, _, _), group in groups.items() if s == study for r in group],
-        )
-        for study in {s for s, _, _ in groups}
-    }
+    seeds_of: dict[str, list[dict[int, float]]] = defaultdict(list)
+    runs_of: dict[str, list[Run]] = defaultdict(list)
+    for key, group in groups.items():
+        seeds_of[key[0]].append(per_seed[key])
+        runs_of[key[0]].extend(group)
+    noise = {study: _noise(seeds_of[study], runs_of[study]) for study in seeds_of}
     standings = [_standing(group, per_seed[key], noise[key[0]]) for key, group in groups.items()]
     if max_energy is not None:
         standings = [

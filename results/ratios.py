@@ -11,8 +11,11 @@ ratio therefore group together, and nothing else does.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+
+import numpy as np
 
 KEY_DECIMALS = 6
 Shares = tuple[float, float, float]
@@ -56,17 +59,45 @@ def ratio_key(ratio: str | Sequence[float]) -> Shares:
 def closest_int_ratio(ratio: str | Sequence[float], max_total: int = 12) -> str:
     """The ``a:b:c`` with ``a+b+c <= max_total`` nearest (L1) to ``ratio``, in lowest terms.
 
-    Totals are tried from small to large and only a strictly closer ratio replaces the
-    current one, so among equally close ratios the simplest wins (``0.5, 0.5, 0`` → ``1:1:0``).
+    Among equally close ratios (within 1e-12) the simplest wins — the one of smallest
+    total, then smallest ``a``, then ``b`` (``0.5, 0.5, 0`` → ``1:1:0``).
     """
-    target = fractions(ratio)
-    best, best_error = (0, 1, 0), math.inf
+    return closest_int_ratios([fractions(ratio)], max_total)[0]
+
+
+def closest_int_ratios(shares: Sequence[Sequence[float]], max_total: int = 12) -> list[str]:
+    """``closest_int_ratio`` of many ratios (each given as shares summing to 1) at once.
+
+    The candidates form a fixed lattice (455 points for 12), so the L1 distance of every
+    ratio to every candidate is one array operation — a Python loop over the lattice per
+    ratio was 5 ms each, the cost of reading a large store.
+    """
+    points, names = _lattice(max_total)
+    target = np.asarray(shares, dtype=float).reshape(-1, 3)
+    chosen = np.empty(len(target), dtype=np.intp)
+    for start in range(0, len(target), _CHUNK):
+        block = target[start : start + _CHUNK]
+        error = sum(np.abs(block[:, [i]] - points[:, i]) for i in range(3))
+        # The first candidate (simplest) within 1e-12 of the nearest.
+        chosen[start : start + _CHUNK] = np.argmax(
+            error <= error.min(axis=1, keepdims=True) + 1e-12, axis=1
+        )
+    return [names[i] for i in chosen]
+
+
+# Rows of the distance matrix computed at once: 2048 × 455 doubles, a few MB per array.
+_CHUNK = 2048
+
+
+@functools.cache
+def _lattice(max_total: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Every ``a:b:c`` with total 1..max_total, simplest first, as shares and as names."""
+    points, names = [], []
     for total in range(1, max_total + 1):
         for a in range(total + 1):
             for b in range(total + 1 - a):
                 c = total - a - b
-                error = sum(abs(n / total - t) for n, t in zip((a, b, c), target, strict=True))
-                if error < best_error - 1e-12:
-                    best, best_error = (a, b, c), error
-    divisor = math.gcd(math.gcd(best[0], best[1]), best[2])
-    return ":".join(str(v // divisor) for v in best)
+                divisor = math.gcd(math.gcd(a, b), c)
+                points.append((a / total, b / total, c / total))
+                names.append(f"{a // divisor}:{b // divisor}:{c // divisor}")
+    return np.array(points), tuple(names)

@@ -9,10 +9,10 @@ a failed one has none. Optuna trials are read by duck typing (``state.name``,
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from statistics import mean
 from typing import Any
 
 from .ratios import Shares, fractions, ratio_key
@@ -20,6 +20,12 @@ from .schema import ENERGY
 
 # What makes runs one config: their sweep (study), ratio and searched params.
 Config = tuple[str, Shares, str]
+# The user attributes ``run_of`` reads: what a reader that only ranks selects from the store
+# (``analysis.best_ratio`` reads these and nothing else).
+RUN_ATTRS = (
+    "full_run", "ratio", "seed", "test_acc", ENERGY, "val_size", "trial_id", "checkpoint",
+    "params", "overrides",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,13 @@ def params_key(params: dict[str, Any]) -> str:
 def config_of(study: str, ratio: Any, params: dict[str, Any]) -> Config:
     """The config a run (or a ratio's standing) measured."""
     return study, ratio_key(ratio), params_key(params)
+
+
+def mean(values: Iterable[float]) -> float:
+    """``statistics.mean``, exactly, without its cost (exact fractions) on the single value
+    most ratios and seeds have: a large store's ranking takes tens of thousands of means."""
+    values = list(values)
+    return values[0] if len(values) == 1 else statistics.mean(values)
 
 
 def seed_means(runs: Iterable[Run]) -> dict[int, float]:

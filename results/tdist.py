@@ -8,6 +8,7 @@ gives the CDF to ~1e-12, and the quantile is that CDF inverted by bisection.
 
 from __future__ import annotations
 
+import functools
 import math
 
 _EPS = 1e-15
@@ -23,8 +24,13 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t > 0 else tail
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(p: float, df: float) -> float:
-    """The ``t`` with ``t_cdf(t, df) == p``, for ``0 < p < 1``."""
+    """The ``t`` with ``t_cdf(t, df) == p``, for ``0 < p < 1``.
+
+    Cached: a ranking asks for the same few quantiles (95%, at each sweep's degrees of
+    freedom) once per ratio, and a bisection costs ~50 CDF evaluations.
+    """
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p}")
     low, high = -1.0, 1.0

@@ -162,15 +162,16 @@ def test_curves_carry_energy_per_epoch(store):
 
 
 def test_energy_curve_panel_only_for_sweeps_with_energy(store):
-    trials, curves = load_frames(store)
-    figure = curves_figure(curves, trials, "t")
+    _, curves = load_frames(store)
+    shown = curves.assign(label=curves["ratio_int"])  # one legend entry per ratio
+    figure = curves_figure(shown, "t")
     titles = [a.text for a in figure.layout.annotations]
     assert titles == [
         "validation accuracy", "training loss", "energy per validation sample (nJ)"
     ]
     energy = [tr for tr in figure.data if tr.xaxis == "x3"]
-    assert len(energy) == len(RUNS)
+    assert [tr.name for tr in energy] == [ratio for ratio, *_ in RUNS]
     assert list(energy[1].y) == pytest.approx([1.4, 0.7])  # t1: 1400 then 700 pJ, in nJ
-    old = curves.assign(energy_pj_per_sample=float("nan"))  # a sweep that predates it
-    titles = [a.text for a in curves_figure(old, trials, "t").layout.annotations]
+    old = shown.assign(energy_pj_per_sample=float("nan"))  # a sweep that predates it
+    titles = [a.text for a in curves_figure(old, "t").layout.annotations]
     assert titles == ["validation accuracy", "training loss"]
