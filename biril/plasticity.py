@@ -138,9 +138,14 @@ def stdp_delta_linear(
 
     Normalized by ``B·T`` so the step size does not depend on batch size or time steps.
     """
-    T, B = pre.shape[:2]
     z = _presynaptic_drive(pre, STDPParams(tau_plus, tau_minus, a_plus, a_minus, same_step))
-    return post.float().flatten(0, 1).t() @ z.flatten(0, 1) / (B * T)
+    return _correlate_linear(z, post)
+
+
+def _correlate_linear(z: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+    """``Σ_t post_tᵀ z_t`` over ``T·B`` samples, normalized by ``B·T`` (see above)."""
+    samples = z.shape[:2].numel()
+    return post.float().flatten(0, 1).t() @ z.float().flatten(0, 1) / samples
 
 
 def stdp_delta_conv2d(
@@ -265,9 +270,7 @@ def stdp_deltas(
                            dtype)
             )
         elif isinstance(layer, nn.Linear):
-            z = trace(pre).float().flatten(0, 1)  # [T·B, in]
-            learned = winners_only(post, winners).float().flatten(0, 1)
-            deltas.append(learned.t() @ z / z.shape[0])
+            deltas.append(_correlate_linear(trace(pre), winners_only(post, winners)))
         else:
             raise TypeError(
                 f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}"
