@@ -129,8 +129,9 @@ def write_report(
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
         "STDP : STBP : STDP-STBP; accuracies are fractions over full runs. A ratio's 95% "
         "interval is its mean over seeds ± t·s/√n, s the sweep's run-to-run SD (pooled over "
-        "its multi-seed ratios, at least the validation set's binomial error); ratios are "
-        "ranked by the interval's lower end.</p>",
+        "its multi-seed ratios, at least the validation set's binomial error), cut to [0, 1]; "
+        "ratios are ranked by the interval's lower end. Gaps to the best are paired by seed "
+        "where both ran the same seeds, their p Holm-adjusted over the comparisons.</p>",
         _contents(views),
     ]
     if len(views) > 1:
@@ -421,7 +422,7 @@ def _top_table(summary: pd.DataFrame) -> str:
     """The ratios in the rule's order: the best first, then by lower 95% bound."""
     if summary.empty:
         return "<p class=note>No full runs yet.</p>"
-    header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean ± 95% CI)",
+    header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean [95% CI])",
               "lower bound (ranks)", "vs best", "test acc (mean)", "best run"]
     rows = [
         [str(rank + 1), label(row["ratio_int"], row["params"]), _fractions_text(row), row["sweep"],
@@ -590,7 +591,7 @@ def _estimate(surface: Surface | None, ratio) -> str:
 
 
 def _mean_ci(row: pd.Series) -> str:
-    """A summary row's validation accuracy: ``mean ± half-width [low, high]``."""
+    """A summary row's validation accuracy: ``mean [low, high]``."""
     low, high = row["val_ci_low"], row["val_ci_high"]
     return _interval(row["val_acc"], None if pd.isna(low) else (low, high))
 
@@ -599,7 +600,8 @@ def _interval(mean: float, ci: tuple[float, float] | None) -> str:
     if ci is None:
         return f"{mean:.4f} (spread unknown)"
     low, high = ci
-    return f"{mean:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
+    # No "± half-width": cut to [0, 1], the interval need not be symmetric.
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def _number(value: float | None) -> str:

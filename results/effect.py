@@ -8,25 +8,23 @@ seed-to-seed spread — on digits as large as the effect — cancels in each dif
 
 ``diff`` is the mean over the ``n`` shared seeds of STDP minus control validation accuracy;
 ``ci`` the paired 95% t interval ``diff ± t(0.975, n − 1) · sd / √n`` of those differences
-(None with a single pair: one difference has no spread).
+(``results.compare.paired_gap``, ``sd`` at least one validation image; None with a single
+pair: one difference has no spread).
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable
-from statistics import mean, stdev
+from statistics import mean
 from typing import Any
 
 from pydantic import BaseModel
 
+from .compare import paired_gap, shared_seed_diffs
 from .ratios import Shares, closest_int_ratio
 from .runs import Config, Run, config_of, seed_means
 from .schema import CONTROL_OVERRIDES
-from .tdist import t_quantile
-
-CONFIDENCE = 0.95
 
 
 class StdpEffect(BaseModel):
@@ -89,15 +87,9 @@ def _paired(stdp: list[Run], control: list[Run]) -> StdpEffect | None:
 
     Runs sharing a seed on one side are averaged first, as in the ranking.
     """
-    a, b = seed_means(stdp), seed_means(control)
-    diffs = [a[seed] - b[seed] for seed in sorted(a.keys() & b.keys())]
+    diffs = shared_seed_diffs(seed_means(stdp), seed_means(control))
     if not diffs:
         return None
-    d = mean(diffs)
-    n = len(diffs)
-    ci = None
-    if n > 1:
-        half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * stdev(diffs) / math.sqrt(n)
-        ci = (d - half, d + half)
-    return StdpEffect(diff=d, ci=ci, n=n)
-
+    sizes = [r.val_size for r in (*stdp, *control) if r.val_size]
+    gap = paired_gap(diffs, floor=1 / max(sizes) if sizes else 0.0)
+    return StdpEffect(diff=mean(diffs), ci=gap.ci if gap else None, n=len(diffs))
