@@ -74,6 +74,11 @@ class OrderedRungs:
                 return verdict
         return CONTINUE
 
+    def cut_at(self, order: int) -> int | None:
+        """The rung the trial is cut at (None: not cut, or not decided yet)."""
+        verdicts = self._verdicts()
+        return next((m for m in self.rungs if verdicts.get((order, m)) == STOP), None)
+
     def _verdicts(self) -> dict[tuple[int, int], str]:
         """(trial, rung) -> its verdict there, for every trial that reached the rung having
         passed the ones below; rung by rung, in trial order.

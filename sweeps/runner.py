@@ -4,7 +4,7 @@ Everything that can be checked without Ray — the spec, the results root, the d
 URL, the cluster address, the data on disk — is checked first, so a mistake costs a
 second rather than a cluster start. Running the same command after an interruption
 resumes the sweep (``Tuner.restore``); ``fresh=True`` deletes the old study and Tune
-folder and starts over.
+folder and starts over; a finished sweep re-run with a larger budget grows (``sweeps.grow``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 import optuna
 
 from results.database import display_url
-from results.schema import VAL_ACC
 
 from .confirm import Confirmation
+from .grow import growth
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
@@ -148,8 +148,8 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
-    from .scheduler import ConfirmAwareASHA
-    from .searcher import RatioSearch
+    from .scheduler import OrderedASHA
+    from .searcher import RatioSearch, stage_of
     from .space import warm_start_params
     from .trainable import train_trial, trial_dirname
 
@@ -169,7 +169,13 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
     if skipped:
         left_out = ", ".join(skipped)
         print(f"warm start: left out {left_out} (outside the search space)", file=sys.stderr)
-    searcher = RatioSearch(spec, storage, store.results_dir, warm)
+    # A grown sweep's study holds its first search trials: the warm starts asked first.
+    before = find_study(storage, store.study_name)
+    searched = [
+        t for t in (before.get_trials(deepcopy=False) if before else [])
+        if t.state != optuna.trial.TrialState.WAITING and stage_of(t) == "search"
+    ]
+    searcher = RatioSearch(spec, storage, store.results_dir, warm[len(searched):])
     study = optuna.load_study(study_name=store.study_name, storage=storage)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -184,14 +190,12 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         study.set_user_attr(key, value)
 
     if spec.scheduler.type == "asha":
-        scheduler = ConfirmAwareASHA(
-            time_attr="epoch",
-            metric=VAL_ACC,
-            mode="max",
-            max_t=spec.train.epochs,
+        scheduler = OrderedASHA(
             grace_period=spec.scheduler.grace_period,
             reduction_factor=spec.scheduler.reduction_factor,
+            max_t=spec.train.epochs,
         )
+        scheduler.preload(searched)
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
@@ -258,7 +262,8 @@ def run_sweep(
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_data(spec)
     storage_obj = open_storage(store.db_url)
-    resume = prepare_study(store, spec, storage_obj, fresh)
+    grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
+    resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
 
     import ray
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -283,4 +288,5 @@ def run_sweep(
         expected_search=spec.search.num_trials,
         confirmation=Confirmation.of(spec),
         wall_seconds=time.perf_counter() - started,
+        grown=grown,
     )

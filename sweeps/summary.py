@@ -25,6 +25,7 @@ from results.ratios import PURE_STBP, ratio_key
 from results.runs import Run, run_of
 
 from .confirm import Confirmation
+from .grow import Growth
 
 # The budget the summary compares pure STBP against, as a share of its energy.
 BUDGET_SHARE = 0.8
@@ -60,6 +61,9 @@ class SweepSummary(BaseModel):
     n_failed: int
     complete: bool
     wall_seconds: float
+    # A finished sweep re-run with a larger budget: what grew, and the trials it added.
+    grown: str | None = None
+    n_added: int = 0
     # objective: accuracy_energy only (None otherwise). The full runs on the Pareto front,
     # cheapest first; pure STBP (mean of its full runs); the best ratio (the one rule)
     # under BUDGET_SHARE of pure STBP's energy.
@@ -75,6 +79,9 @@ class SweepSummary(BaseModel):
             f"{self.n_trials} trials ({self.n_completed} full, {self.n_stopped} stopped early, "
             f"{self.n_failed} failed)",
         ]
+        if self.grown:
+            lines.append(f"grown        {self.n_added} new trials ({self.grown}); the "
+                         f"{self.n_trials - self.n_added} before them kept as they were")
         if self.best is None:
             lines.append("best ratio   none: no trial ran to the end")
         else:
@@ -158,11 +165,12 @@ def summarize(
     expected_search: int,
     confirmation: Confirmation | None = None,
     wall_seconds: float,
+    grown: Growth | None = None,
 ) -> SweepSummary:
     """Count and rank the study's trials (waiting, never-started ones are not trials yet).
 
     ``confirmation`` is the spec's confirmation stage, to tell a finished sweep from an
-    interrupted one.
+    interrupted one; ``grown`` what a larger budget added to a finished sweep.
     """
     dataset, sweep = _identity(study)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
@@ -194,6 +202,8 @@ def summarize(
         n_failed=len(failed),
         complete=not running and len(searched) >= expected_search and not missing,
         wall_seconds=wall_seconds,
+        grown=grown.describe() if grown else None,
+        n_added=len(trials) - grown.trials_before if grown else 0,
         pareto_front=front,
         stbp_baseline=stbp,
         best_under_budget=under_budget,

@@ -288,3 +288,24 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
     assert json.loads(out.output)["stdp_effect"] == (
         best.stdp_effect and best.stdp_effect.model_dump(mode="json")
     )
+
+
+def test_a_finished_sweep_grows_by_its_new_trials_alone(ray_cluster, tmp_path):
+    data = spec("grow", ["1:8:3", "0:1:0"])
+    run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    first = {
+        t.number: (t.user_attrs["trial_id"], t.values, t.datetime_complete)
+        for t in trials(tmp_path, "digits/grow")
+    }
+    assert sorted(first) == [0, 1]
+
+    data["search"]["num_trials"] = 4
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    ts = trials(tmp_path, "digits/grow")
+    after = {t.number: (t.user_attrs["trial_id"], t.values, t.datetime_complete) for t in ts}
+    assert {n: after[n] for n in first} == first  # the first two untouched
+    assert sorted(after) == [0, 1, 2, 3] and all(t.state == TrialState.COMPLETE for t in ts)
+    assert all(t.user_attrs["stage"] == "search" for t in ts)
+    assert (summary.n_added, summary.n_trials, summary.complete) == (2, 4, True)
+    assert summary.grown == "search.num_trials 2 → 4"
+    assert "grown        2 new trials (search.num_trials 2 → 4)" in summary.render()

@@ -1,0 +1,235 @@
+"""``biril bench --only search``: how well the sweep names the best ratio, without training.
+
+A synthetic accuracy landscape over the simplex with a known optimum stands in for the
+trainer: a smooth bowl, ``f(r) = top − depth · |r − r*|²``, its optimum ``r*`` drawn
+uniformly on the simplex for each repetition. A run of ratio ``r`` on seed ``s`` measures
+``f(r)`` plus seed noise of SD ``noise`` (1.2 points, the seed-to-seed SD measured on
+digits), half of its variance shared by every ratio run on that seed (the seed fixes the
+initial weights and the batch order), rounded to whole validation images (144, digits').
+Its curve approaches ``f(r)`` over the epochs, so ASHA cuts on a noisy early value.
+
+The sweep's own decision code runs on it, without Ray (the repetitions would take hours
+of trial actors on 2 shared cores): the spec's Optuna sampler and search space with its
+warm starts (``searcher.make_sampler``, ``space.RatioSpace``), the rung decisions
+(``rungs.OrderedRungs``), the confirmation plan (``confirm.Confirmation``) or the race
+(``racing.race``), and the answer by the one ranking rule (``results.ranking.rank``). The
+search runs one trial at a time (Tune runs several; with ordered rungs only the sampler's
+view of the finished trials depends on that).
+
+Both schemes share each repetition's search stage; they differ in the confirmation runs
+that follow, counted in trial-epochs (runs × epochs). Pure STBP's baseline runs, the same
+in both, are left out: they do not change which ratio is named.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from dataclasses import dataclass
+
+import optuna
+
+from results.ranking import rank
+from results.ratios import ratio_key
+from results.runs import Run
+
+from .confirm import Confirmation
+from .racing import race
+from .rungs import OrderedRungs
+from .searcher import make_sampler
+from .space import RatioSpace, warm_start_params
+from .spec import SweepSpec, load_spec
+
+HIT_POINTS = 0.005  # "within 0.5 points of the true optimum"
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """The synthetic truth of one repetition, and its noise."""
+
+    optimum: tuple[float, float, float]
+    top: float = 0.985
+    depth: float = 0.06
+    noise: float = 0.012
+    shared: float = 0.5  # share of the seed variance common to every ratio on a seed
+    val_size: int = 144
+    tau: float = 2.0  # epochs for the curve to close 1/e of its gap
+    gap: float = 0.3
+
+    def truth(self, ratio) -> float:
+        return self.top - self.depth * sum((a - b) ** 2 for a, b in zip(ratio, self.optimum,
+                                                                        strict=True))
+
+
+class FakeTrainer:
+    """Runs of the landscape: per seed a shared offset, per run its own; curves per epoch.
+
+    A run is a function of (repetition, ratio, seed), as a real seeded run is, so the two
+    schemes see the same measurement wherever they run the same ratio on the same seed.
+    """
+
+    def __init__(self, land: Landscape, rep: int) -> None:
+        self.land, self.rep = land, rep
+
+    def curve(self, ratio, seed: int, epochs: int) -> list[float]:
+        land = self.land
+        shared = random.Random(f"{self.rep}/seed/{seed}").gauss(0, 1) * math.sqrt(land.shared)
+        rng = random.Random(f"{self.rep}/{ratio_key(ratio)}/{seed}")
+        own = rng.gauss(0, 1) * math.sqrt(1 - land.shared)
+        final = land.truth(ratio) + land.noise * (shared + own)
+        out = []
+        for e in range(1, epochs + 1):
+            acc = final - land.gap * math.exp(-e / land.tau) + rng.gauss(0, 0.003)
+            out.append(min(1.0, max(0.0, round(acc * land.val_size) / land.val_size)))
+        return out
+
+
+@dataclass
+class Searched:
+    """One repetition's search stage: the study and the runs it made."""
+
+    study: optuna.Study
+    runs: list[Run]
+    trial_epochs: int
+
+
+def run_search(spec: SweepSpec, trainer: FakeTrainer) -> Searched:
+    """The search stage as the sweep runs it: warm starts, then the sampler, ordered rungs."""
+    study = optuna.create_study(directions=["maximize"], sampler=make_sampler(spec.search))
+    warm, _ = warm_start_params(spec)
+    for params in warm:
+        study.enqueue_trial(params)
+    space, epochs = RatioSpace(spec), spec.train.epochs
+    asha = spec.scheduler.type == "asha"
+    rungs = OrderedRungs(spec.scheduler.grace_period, spec.scheduler.reduction_factor, epochs)
+    runs, spent = [], 0
+    for _ in range(spec.search.num_trials):
+        trial = study.ask()
+        config = space(trial)
+        curve = trainer.curve(config["ratio"], config["seed"], epochs)
+        done = epochs
+        if asha:
+            rungs.record(trial.number, curve)
+            done = rungs.cut_at(trial.number) or epochs  # one at a time: always decided
+            rungs.end(trial.number, done)
+        spent += done
+        trial.set_user_attr("ratio", list(config["ratio"]))
+        trial.set_user_attr("seed", config["seed"])
+        trial.set_user_attr("full_run", done == epochs)
+        study.tell(trial, curve[done - 1])
+        if done == epochs:
+            runs.append(run_of(config["ratio"], config["seed"], curve[-1], trainer))
+    return Searched(study, runs, spent)
+
+
+def run_of(ratio, seed: int, val_acc: float, trainer: FakeTrainer) -> Run:
+    return Run(dataset="synthetic", sweep="bench", study="synthetic/bench",
+               ratio=tuple(ratio), seed=seed, val_acc=val_acc,
+               val_size=trainer.land.val_size)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one scheme named in one repetition."""
+
+    regret: float
+    ci_width: float | None
+    confirm_runs: int
+
+
+def answer(runs: list[Run], land: Landscape, confirm_runs: int) -> Outcome:
+    best = rank(runs).best
+    regret = land.truth(land.optimum) - land.truth(best.ratio)
+    width = best.ci[1] - best.ci[0] if best.ci else None
+    return Outcome(regret, width, confirm_runs)
+
+
+def fixed(spec: SweepSpec, searched: Searched, trainer: FakeTrainer) -> Outcome:
+    """The fixed scheme: the top ``top_k`` ratios, each on the ``seeds`` extra seeds."""
+    plan = Confirmation.of(spec).plan(searched.study.get_trials(deepcopy=False))
+    runs = [run_of(r.ratio, r.seed, trainer.curve(r.ratio, r.seed, spec.train.epochs)[-1],
+                   trainer) for r in plan if r.role == "confirm"]
+    return answer(searched.runs + runs, trainer.land, len(runs))
+
+
+def racing(spec: SweepSpec, searched: Searched, trainer: FakeTrainer, pool: int,
+           budget: int, max_seeds: int) -> Outcome:
+    """The race: the top ``pool`` ratios, one seed a round, at most ``budget`` runs."""
+    top = Confirmation(pool, (1,), spec.train.seed).plan(searched.study.get_trials(deepcopy=False))
+    keys = [ratio_key(r.ratio) for r in top if r.role == "confirm"]
+    ratios = {ratio_key(r.ratio): r.ratio for r in top}
+    scores = {k: {r.seed: r.val_acc for r in searched.runs if ratio_key(r.ratio) == k}
+              for k in keys}
+    seeds = [spec.train.seed + i for i in range(1, max_seeds + 1)]
+    finished: set = set()
+    runs: list[Run] = []
+    while (state := race(keys, scores, seeds, budget, 1 / trainer.land.val_size,
+                         finished)).round_runs:
+        for key, seed in state.round_runs:
+            acc = trainer.curve(ratios[key], seed, spec.train.epochs)[-1]
+            scores[key][seed] = acc
+            runs.append(run_of(ratios[key], seed, acc, trainer))
+            finished.add((key, seed))
+    return answer(searched.runs + runs, trainer.land, len(runs))
+
+
+def optimum(rng: random.Random) -> tuple[float, float, float]:
+    """A point drawn uniformly on the simplex (normalized exponentials)."""
+    xs = [rng.expovariate(1.0) for _ in range(3)]
+    return tuple(x / sum(xs) for x in xs)  # type: ignore[return-value]
+
+
+SCHEMES = {
+    # name: (pool, budget in runs, most extra seeds per ratio); None: the fixed scheme.
+    "fixed": None,
+    "racing": (6, 6, 4),
+    "racing_60pct": (6, 4, 4),
+}
+
+
+def bench_search(reps: int = 50, top_k: int = 3, seeds: int = 2) -> dict:
+    """Every scheme over ``reps`` landscapes: hit rate, mean regret, median CI width."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = load_spec("digits").to_store()
+    base["search"]["confirm"] = {"top_k": top_k, "seeds": seeds, "controls": False}
+    outcomes: dict[str, list[Outcome]] = {name: [] for name in SCHEMES}
+    search_epochs = []
+    for rep in range(reps):
+        data = {**base, "search": {**base["search"], "seed": rep}}
+        spec = SweepSpec.model_validate(data)
+        land = Landscape(optimum(random.Random(f"optimum/{rep}")))
+        trainer = FakeTrainer(land, rep)
+        searched = run_search(spec, trainer)
+        search_epochs.append(searched.trial_epochs)
+        for name, race_args in SCHEMES.items():
+            outcome = (fixed(spec, searched, trainer) if race_args is None
+                       else racing(spec, searched, trainer, *race_args))
+            outcomes[name].append(outcome)
+    epochs = load_spec("digits").train.epochs
+    search = statistics.mean(search_epochs)
+    table = {}
+    for name, outs in outcomes.items():
+        confirm = statistics.mean(o.confirm_runs for o in outs) * epochs
+        widths = [o.ci_width for o in outs if o.ci_width is not None]
+        table[name] = {
+            "hit_rate": sum(o.regret <= HIT_POINTS for o in outs) / len(outs),
+            "mean_regret_points": 100 * statistics.mean(o.regret for o in outs),
+            "median_ci_width_points": 100 * statistics.median(widths) if widths else None,
+            "confirm_trial_epochs": confirm,
+            "total_trial_epochs": search + confirm,
+        }
+    fixed_cost = table["fixed"]["confirm_trial_epochs"]
+    for row in table.values():
+        row["confirm_budget_vs_fixed"] = row["confirm_trial_epochs"] / fixed_cost
+    return {
+        "reps": reps,
+        "landscape": "f(r) = 0.985 - 0.06 |r - r*|^2, r* uniform on the simplex",
+        "noise_sd_points": 100 * Landscape((1, 0, 0)).noise,
+        "val_size": Landscape((1, 0, 0)).val_size,
+        "search_trial_epochs": search,
+        "fixed": {"top_k": top_k, "seeds": seeds},
+        "racing": {n: dict(zip(("pool", "budget_runs", "max_seeds"), a, strict=True))
+                   for n, a in SCHEMES.items() if a},
+        "schemes": table,
+    }
