@@ -100,15 +100,24 @@ class Confirmation:
 
     @classmethod
     def of(cls, spec: SweepSpec) -> Confirmation | None:
+        """The spec's stage: this fixed scheme, or the race (``sweeps.racing``)."""
         c = spec.search.confirm
         if c is None:
             return None
         base = spec.train.seed
-        return cls(c.top_k, tuple(base + i for i in range(1, c.seeds + 1)), base, c.controls)
+        seeds = tuple(base + i for i in range(1, c.seeds + 1))
+        if c.scheme == "racing":
+            from .racing import RacingConfirmation  # it builds on this module
 
-    def plan(self, search: list[FrozenTrial], pending: int = 0) -> list[ConfirmRun]:
+            return RacingConfirmation(c.top_k, seeds, base, c.controls, c.racing_budget)
+        return cls(c.top_k, seeds, base, c.controls)
+
+    def plan(
+        self, search: list[FrozenTrial], pending: int = 0, confirms: list[FrozenTrial] = ()
+    ) -> list[ConfirmRun]:
         """Every confirmation run that is certain now: the top ratios', their frozen
-        controls, then pure STBP's.
+        controls, then pure STBP's (``confirms``, the confirmation trials so far, only
+        matter to the race).
 
         With ``pending`` search trials still running, only the ratios ranked above
         ``top_k − pending`` are certain to stay in the top ``k`` (each running trial can

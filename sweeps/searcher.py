@@ -132,7 +132,7 @@ class RatioSearch(OptunaSearch):
         if self._confirmation is None:
             return None if pending else Searcher.FINISHED
         confirms = [t for t in started if stage_of(t) == "confirm"]
-        for run in self._confirmation.plan(search, pending):
+        for run in self._confirmation.plan(search, pending, confirms):
             done = [t for t in confirms if identity_of(t) == run.identity]
             if not done:
                 study.enqueue_trial(run.params, user_attrs=run.user_attrs())

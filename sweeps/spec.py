@@ -79,6 +79,15 @@ class Confirm(_Model):
     # conv weights untouched in STDP iterations) on all its seeds, so the summary can say
     # what STDP adds there (``stdp_effect``). A ratio with no STDP share has no twin.
     controls: bool = False
+    # fixed: every top ratio gets every extra seed. racing (``sweeps.racing``): the top_k
+    # ratios get the seeds one a round, a ratio leaving once a paired test puts it below
+    # the leader, at most ``budget`` runs (default top_k × seeds: never more than fixed).
+    scheme: Literal["fixed", "racing"] = "fixed"
+    budget: int | None = Field(None, ge=1)
+
+    @property
+    def racing_budget(self) -> int:
+        return self.budget or self.top_k * self.seeds
 
 
 class Param(_Model):
