@@ -25,6 +25,8 @@ from optuna.trial import TrialState
 from .spec import SweepError, SweepSpec
 
 GROWABLE = ("search.num_trials", "search.confirm.seeds", "search.confirm.top_k")
+# Fields that say how this run ends, not what its trials measure: free to change.
+FREE = ("stop.",)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,12 @@ class Growth:
 
     def describe(self) -> str:
         return ", ".join(f"{path} {old} → {new}" for path, old, new in self.changes)
+
+
+def changes(old: dict | None, spec: SweepSpec) -> list[tuple[str, Any, Any]]:
+    """Where the stored spec and this one differ in what the trials measure or how many
+    there are (the ``FREE`` fields left out)."""
+    return [d for d in differences(old or {}, spec.to_store()) if not d[0].startswith(FREE)]
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -54,11 +62,11 @@ def growth(study: optuna.Study | None, spec: SweepSpec) -> Growth | None:
     old = study.user_attrs.get("spec") if study is not None else None
     if old is None:
         return None
-    changes = differences(old, spec.to_store())
-    if not changes:
+    changed = changes(old, spec)
+    if not changed:
         return None
     name = study.study_name
-    for path, before, after in changes:
+    for path, before, after in changed:
         if path not in GROWABLE:
             raise SweepError(
                 f"the spec of sweep {name} changed since it started: {path} ({before!r} → "
@@ -78,4 +86,4 @@ def growth(study: optuna.Study | None, spec: SweepSpec) -> Growth | None:
             f"sweep {name} is not finished (trials still running or interrupted): resume it "
             "with the spec it started with, then grow it"
         )
-    return Growth(tuple(changes), len(trials))
+    return Growth(tuple(changed), len(trials))

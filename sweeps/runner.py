@@ -23,8 +23,9 @@ import optuna
 
 from results.database import display_url
 
+from . import budget
 from .confirm import Confirmation
-from .grow import growth
+from .grow import changes, growth
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
@@ -91,7 +92,7 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
             f"{store.results_dir} holds a Tune experiment but {display_url(store.db_url)} has "
             f"no study {store.study_name} (another --db?): pass --fresh to start over"
         )
-    if existing.user_attrs.get("spec") != spec.to_store():
+    if changes(existing.user_attrs.get("spec"), spec):
         raise SweepError(
             f"the spec of sweep {store.study_name} changed since it started: pass --fresh to "
             "start over with the new spec, or --name for a new sweep"
@@ -148,6 +149,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from .budget import BudgetStopper
     from .scheduler import OrderedASHA
     from .searcher import RatioSearch, stage_of
     from .space import warm_start_params
@@ -161,8 +163,10 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         tuner = tune.Tuner.restore(
             store.results_dir, trainable, resume_errored=True, param_space=param_space(spec)
         )
-        # The run config comes back from the pickle; the progress display is this run's.
+        # The run config comes back from the pickle; the progress display is this run's,
+        # and so is its time budget.
         tuner._local_tuner.get_run_config().callbacks = callbacks
+        tuner._local_tuner.get_run_config().stop = BudgetStopper()
         return tuner
 
     warm, skipped = warm_start_params(spec)
@@ -215,6 +219,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
             callbacks=callbacks,
+            stop=BudgetStopper(),
             verbose=0,
         ),
     )
@@ -273,6 +278,7 @@ def run_sweep(
     table = ProgressTable(f"sweep {store.study_name}", spec.num_trials, spec.train.epochs)
     callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]
     started_ray = start_ray(address, log_to_driver=progress)
+    budget.start(spec.stop.seconds)
     try:
         with tune_env():
             build_tuner(spec, store, storage_obj, resume, callbacks).fit()
@@ -289,4 +295,5 @@ def run_sweep(
         confirmation=Confirmation.of(spec),
         wall_seconds=time.perf_counter() - started,
         grown=grown,
+        stopped_on_budget=budget.spent(),
     )

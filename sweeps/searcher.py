@@ -27,6 +27,7 @@ from ray.tune.utils.util import unflatten_dict
 
 from results.schema import CURVE_KEYS, ENERGY_KEYS, VAL_ACC
 
+from . import budget
 from .confirm import Confirmation, identity_of
 from .samplers import make_sampler as sampler_named
 from .space import RatioSpace
@@ -115,6 +116,8 @@ class RatioSearch(OptunaSearch):
 
     def _next_trial(self) -> optuna.Trial | str | None:
         """The Optuna trial for the next Tune trial; None: wait; FINISHED: nothing left."""
+        if budget.spent():
+            return Searcher.FINISHED  # the time budget: no new trial (``sweeps.budget``)
         study = self._ot_study
         trials = study.get_trials(deepcopy=False)
         owned = {t.number for t in self._ot_trials.values()}

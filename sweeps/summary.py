@@ -64,6 +64,8 @@ class SweepSummary(BaseModel):
     # A finished sweep re-run with a larger budget: what grew, and the trials it added.
     grown: str | None = None
     n_added: int = 0
+    # The spec's stop.time_budget ran out before the sweep did (resume to go on).
+    stopped_on_budget: bool = False
     # objective: accuracy_energy only (None otherwise). The full runs on the Pareto front,
     # cheapest first; pure STBP (mean of its full runs); the best ratio (the one rule)
     # under BUDGET_SHARE of pure STBP's energy.
@@ -73,7 +75,12 @@ class SweepSummary(BaseModel):
 
     def render(self) -> str:
         """The human-readable end summary."""
-        status = "finished" if self.complete else "INTERRUPTED (run the same command to resume)"
+        status = (
+            "finished" if self.complete
+            else "STOPPED ON BUDGET (stop.time_budget; run the same command to go on)"
+            if self.stopped_on_budget
+            else "INTERRUPTED (run the same command to resume)"
+        )
         lines = [
             f"sweep {self.study} {status} in {self.wall_seconds / 60:.1f} min: "
             f"{self.n_trials} trials ({self.n_completed} full, {self.n_stopped} stopped early, "
@@ -166,6 +173,7 @@ def summarize(
     confirmation: Confirmation | None = None,
     wall_seconds: float,
     grown: Growth | None = None,
+    stopped_on_budget: bool = False,
 ) -> SweepSummary:
     """Count and rank the study's trials (waiting, never-started ones are not trials yet).
 
@@ -204,6 +212,8 @@ def summarize(
         wall_seconds=wall_seconds,
         grown=grown.describe() if grown else None,
         n_added=len(trials) - grown.trials_before if grown else 0,
+        stopped_on_budget=stopped_on_budget and bool(running or missing
+                                                     or len(searched) < expected_search),
         pareto_front=front,
         stbp_baseline=stbp,
         best_under_budget=under_budget,

@@ -309,3 +309,17 @@ def test_a_finished_sweep_grows_by_its_new_trials_alone(ray_cluster, tmp_path):
     assert (summary.n_added, summary.n_trials, summary.complete) == (2, 4, True)
     assert summary.grown == "search.num_trials 2 → 4"
     assert "grown        2 new trials (search.num_trials 2 → 4)" in summary.render()
+
+
+def test_a_spent_time_budget_ends_the_sweep_at_an_epoch_boundary(ray_cluster, tmp_path):
+    # One second: spent before the first trial's first epoch ends. That trial stops at its
+    # report, checkpointed; no other trial starts.
+    data = spec("budget", ["1:8:3", "0:1:0", "1:6:2"], train={"epochs": 3},
+                resources={"max_concurrent": 1}, stop={"time_budget": "1s"})
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    ts = trials(tmp_path, "digits/budget")
+    assert len(ts) == 1 and ts[0].state == TrialState.COMPLETE
+    assert ts[0].user_attrs["epochs_completed"] == 1 and not ts[0].user_attrs["full_run"]
+    assert Path(ts[0].user_attrs["checkpoint"]).is_dir()
+    assert summary.stopped_on_budget and not summary.complete
+    assert "STOPPED ON BUDGET" in summary.render()
