@@ -293,13 +293,13 @@ def _bench_search(sections: tuple[str, ...], reps: int, as_json: bool) -> None:
         )
     from rich.console import Console
 
-    from sweeps.bench_search import bench_search, search_table
+    from sweeps.bench_search import bench_search, rung_table, search_table
 
     result = bench_search(reps=reps)
     if as_json:
         click.echo(json.dumps(result))
     else:
-        Console().print(search_table(result))
+        Console().print(search_table(result), rung_table(result))
 
 
 @cli.command()

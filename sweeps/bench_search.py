@@ -36,7 +36,7 @@ from results.runs import Run
 
 from .confirm import Confirmation
 from .racing import race
-from .rungs import OrderedRungs
+from .rungs import STOP, WAIT, OrderedRungs
 from .searcher import make_sampler
 from .space import RatioSpace, warm_start_params
 from .spec import SweepSpec, load_spec
@@ -239,6 +239,8 @@ def bench_search(reps: int = 60, top_k: int = 3, seeds: int = 4) -> dict:
         "racing": {n: dict(zip(("pool", "budget_runs", "max_seeds"), a, strict=True))
                    for n, a in SCHEMES.items() if a},
         "schemes": table,
+        # The price of rung decisions in trial order, on the digits spec's search stage.
+        "rung_order": rung_order_price(),
     }
 
 
@@ -258,3 +260,129 @@ def search_table(result: dict):
                       f"{row['mean_regret_points']:.3f}",
                       "—" if width is None else f"{width:.2f}")
     return table
+
+
+def rung_table(result: dict):
+    """Async ASHA against rung decisions in trial order, as a table."""
+    from rich.table import Table
+
+    r = result["rung_order"]
+    table = Table(title=f"rung decisions: {r['reps']} result sets × {r['timings_per_rep']} "
+                        f"timings, {r['slots']} slots")
+    for column in ("decisions", "cut sets per result set (mean, max)", "idle slot share",
+                   "trial-epochs"):
+        table.add_column(column)
+    for name in ("async", "ordered"):
+        row = r[name]
+        table.add_row(name, f"{row['mean_distinct_cut_sets']:.1f}, "
+                            f"{row['max_distinct_cut_sets']}",
+                      f"{100 * row['idle_slot_share']:.1f}%", f"{row['trial_epochs']:.1f}")
+    return table
+
+
+def timed_search(curves: list[list[float]], epoch_seconds: list[list[float]], slots: int,
+                 spec: SweepSpec, ordered: bool) -> dict:
+    """The search stage's trials on ``slots`` slots in simulated time: which are cut, the
+    slot time left idle, the epochs trained. Trials start in number order; each epoch of
+    trial ``k`` takes ``epoch_seconds[k][e]``. ``ordered``: the rung decisions of
+    ``OrderedASHA`` (train on while waiting, paused at the last epoch but one); else Ray's
+    own ``ASHAScheduler``, deciding as results arrive."""
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import ASHAScheduler
+
+    s, epochs = spec.scheduler, spec.train.epochs
+    asha = ASHAScheduler(time_attr="epoch", metric="val_acc", mode="max", max_t=epochs,
+                         grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+    rungs = OrderedRungs(s.grace_period, s.reduction_factor, epochs)
+    handles = [SimpleNamespace(trial_id=str(k), config={}) for k in range(len(curves))]
+    for k, h in enumerate(handles):
+        asha.on_trial_add(None, h)
+        rungs.add(k)
+    queue, running, paused = list(range(len(curves))), {}, set()
+    done_epochs = [0] * len(curves)
+    cut, now, busy = set(), 0.0, 0.0
+
+    def start_free_slots() -> None:
+        while len(running) < slots and queue:
+            k = queue.pop(0)
+            running[k] = now + epoch_seconds[k][done_epochs[k]]
+
+    def finish(k: int, stopped: bool) -> None:
+        rungs.end(k, done_epochs[k])
+        if stopped:
+            cut.add(k)
+
+    start_free_slots()
+    while running:
+        k = min(running, key=running.get)
+        now = running.pop(k)
+        done_epochs[k] += 1
+        e = done_epochs[k]
+        busy += epoch_seconds[k][e - 1]
+        rungs.record(k, curves[k][:e])
+        if ordered:
+            decision = rungs.decide(k)
+            for j in sorted(paused):
+                if (d := rungs.decide(j)) != WAIT:
+                    paused.discard(j)
+                    if d == STOP:
+                        finish(j, True)
+                    else:
+                        queue.insert(0, j)
+            if decision == STOP:
+                finish(k, True)
+            elif e >= epochs:
+                finish(k, False)
+            elif decision == WAIT and e >= epochs - 1:
+                paused.add(k)
+            else:
+                running[k] = now + epoch_seconds[k][e]
+        else:
+            result = {"epoch": e, "val_acc": curves[k][e - 1]}
+            if asha.on_trial_result(None, handles[k], result) == "STOP" and e < epochs:
+                finish(k, True)
+            elif e >= epochs:
+                finish(k, False)
+            else:
+                running[k] = now + epoch_seconds[k][e]
+        start_free_slots()
+    return {"cut": sorted(cut), "idle_share": 1 - busy / (slots * now),
+            "wall": now, "epochs": sum(done_epochs)}
+
+
+def rung_order_price(reps: int = 10, draws: int = 10, slots: int = 2) -> dict:
+    """Async ASHA against ordered rungs on the same results, over ``draws`` timings each:
+    how many different cut sets the timings produce, and the slot time left idle."""
+    base = load_spec("digits")
+    out = {"async": {"distinct_cut_sets": [], "idle_share": [], "epochs": []},
+           "ordered": {"distinct_cut_sets": [], "idle_share": [], "epochs": []}}
+    for rep in range(reps):
+        land = Landscape(optimum(random.Random(f"optimum/{rep}")))
+        trainer = FakeTrainer(land, rep)
+        rng = random.Random(f"ratios/{rep}")
+        ratios = [optimum(rng) for _ in range(base.search.num_trials)]
+        curves = [trainer.curve(r, base.train.seed, base.train.epochs) for r in ratios]
+        for name, ordered in (("async", False), ("ordered", True)):
+            cuts, idle, epochs = set(), [], []
+            for draw in range(draws):
+                timing = random.Random(f"timing/{rep}/{draw}")
+                # Per trial a speed (its ratio's cost, the machine's load) and per-epoch jitter.
+                seconds = [[speed * timing.lognormvariate(0, 0.1) for _ in range(base.train.epochs)]
+                           for speed in (timing.lognormvariate(0, 0.3) for _ in curves)]
+                r = timed_search(curves, seconds, slots, base, ordered)
+                cuts.add(tuple(r["cut"]))
+                idle.append(r["idle_share"])
+                epochs.append(r["epochs"])
+            out[name]["distinct_cut_sets"].append(len(cuts))
+            out[name]["idle_share"].append(statistics.mean(idle))
+            out[name]["epochs"].append(statistics.mean(epochs))
+    return {
+        name: {
+            "mean_distinct_cut_sets": statistics.mean(v["distinct_cut_sets"]),
+            "max_distinct_cut_sets": max(v["distinct_cut_sets"]),
+            "idle_slot_share": statistics.mean(v["idle_share"]),
+            "trial_epochs": statistics.mean(v["epochs"]),
+        }
+        for name, v in out.items()
+    } | {"reps": reps, "timings_per_rep": draws, "slots": slots}
