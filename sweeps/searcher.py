@@ -143,8 +143,10 @@ class RatioSearch(OptunaSearch):
             for t in done:
                 if t.state == TrialState.RUNNING and t.number not in owned:
                     return optuna.Trial(study, t._trial_id)
-        # The rest of the confirmation stage depends on the search results still running.
-        return None if pending else Searcher.FINISHED
+        # The rest of the confirmation stage depends on the search results still running,
+        # or (a race) on the round still running.
+        running = any(t.state == TrialState.RUNNING for t in confirms)
+        return None if pending or running else Searcher.FINISHED
 
     # ---------------------------------------------------------------- results
     def _is_finished(self, ot_trial: optuna.Trial) -> bool:

@@ -323,3 +323,19 @@ def test_a_spent_time_budget_ends_the_sweep_at_an_epoch_boundary(ray_cluster, tm
     assert Path(ts[0].user_attrs["checkpoint"]).is_dir()
     assert summary.stopped_on_budget and not summary.complete
     assert "STOPPED ON BUDGET" in summary.render()
+
+
+def test_a_racing_confirmation_runs_round_by_round_to_a_complete_sweep(ray_cluster, tmp_path):
+    data = spec("race", ["1:8:3", "1:6:2", "0:0:1"], resources={"max_concurrent": 2})
+    data["search"]["confirm"] = {"top_k": 2, "seeds": 2, "scheme": "racing"}
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert summary.complete
+    ts = trials(tmp_path, "digits/race")
+    confirms = [t for t in ts if t.user_attrs.get("role") == "confirm"]
+    # Round 1 gives seed 1 to both top ratios; round 2 seed 2 to those still in the race.
+    seeds = sorted(t.user_attrs["seed"] for t in confirms)
+    assert seeds[:2] == [1, 1] and set(seeds) <= {1, 2} and len(confirms) <= 4
+    first_round_end = max(t.datetime_complete for t in confirms if t.user_attrs["seed"] == 1)
+    assert all(t.datetime_start >= first_round_end for t in confirms if t.user_attrs["seed"] == 2)
+    stbp = sorted(t.user_attrs["seed"] for t in ts if t.user_attrs.get("role") == "stbp_baseline")
+    assert stbp == sorted({0, *seeds})
