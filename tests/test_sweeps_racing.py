@@ -121,3 +121,14 @@ def test_a_racing_sweep_plans_round_by_round_from_the_study():
     assert [(ratio_key(r.ratio), r.seed) for r in over if r.role == "stdp_control"] == [
         (ratio_key(a), 0), (ratio_key(a), 1), (ratio_key(a), 2)]
     assert sorted(r.seed for r in over if r.role == "stbp_baseline") == [1, 2]
+
+
+def test_bench_search_runs_alone():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "biril.cli", "bench", "--only", "search",
+                        "--only", "step"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("error: --only search runs alone")
+    assert len(r.stderr.strip().splitlines()) == 1
