@@ -85,6 +85,12 @@ class Confirm(_Model):
     scheme: Literal["fixed", "racing"] = "fixed"
     budget: int | None = Field(None, ge=1)
 
+    @model_validator(mode="after")
+    def _budget_races(self) -> Confirm:
+        if self.budget is not None and self.scheme != "racing":
+            raise ValueError("budget caps a race: set scheme: racing, or leave budget out")
+        return self
+
     @property
     def racing_budget(self) -> int:
         return self.budget or self.top_k * self.seeds

@@ -47,3 +47,9 @@ def test_the_stopper_stops_trials_at_their_reports_only_once_the_budget_is_spent
     assert sweep_budget.spent() and stopper("t", {"epoch": 1})
     assert not stopper.stop_all()  # never all at once: running trials finish their epoch
     sweep_budget.start(None)
+
+
+def test_a_race_budget_without_a_race_is_refused():
+    data = {**SPEC, "search": {**SPEC["search"], "confirm": {"budget": 3}}}
+    with pytest.raises(SpecError, match="search.confirm: budget caps a race: set scheme: racing"):
+        parse_spec(data)
