@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from biril import Ratio
+from results.ratios import BASELINES, PAPER_RATIOS
 from sweeps.simplex import Bounds, lattice_points
 from sweeps.space import (
     LATTICE_PARAM,
@@ -19,7 +20,7 @@ from sweeps.space import (
     to_bounds,
     warm_start_params,
 )
-from sweeps.spec import PAPER_RATIOS, PURE_BASELINES, parse_spec
+from sweeps.spec import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -73,7 +74,7 @@ def test_upper_bounds_project_onto_the_nearest_allowed_ratio():
 @pytest.mark.parametrize(
     ("ratio", "b"),
     [(r, bounds(stbp={"min": 0.3}, stdp={"max": 0.5})) for r in PAPER_RATIOS]
-    + [(r, Bounds()) for r in PURE_BASELINES],
+    + [(r, Bounds()) for r in BASELINES.values()],
 )
 def test_from_bounds_inverts_to_bounds(ratio, b):
     r = Ratio.parse(ratio).fractions
@@ -120,7 +121,7 @@ def suggested(spec_data: dict) -> list[list[float]]:
 
 def test_warm_starts_reach_optuna_as_exact_ratios():
     ratios = suggested({})
-    expected = [Ratio.parse(r).fractions for r in [*PAPER_RATIOS, *PURE_BASELINES]]
+    expected = [Ratio.parse(r).fractions for r in [*PAPER_RATIOS, *BASELINES.values()]]
     assert len(ratios) == len(expected)
     for got, want in zip(ratios, expected, strict=True):
         assert got == pytest.approx(list(want), abs=1e-12)
