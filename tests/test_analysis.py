@@ -22,7 +22,7 @@ from scipy import stats
 import analysis
 from analysis.ratios import fractions, simplex_distance
 from analysis.stats import summarize_ratios
-from biril.cli import cli
+from birilcli.main import cli
 from results.ratios import closest_int_ratio
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -170,3 +170,25 @@ def test_lattice_trials_hand_the_trainer_integer_parts():
     assert config["ratio"] == pytest.approx([1 / 6, 2 / 3, 1 / 6])
     # the trainer's blocked order takes these parts as they are (2 STDP, 8 STBP, 2 cyclic)
     assert str(Ratio.parse(config["ratio_parts"])) == "2:8:2"
+
+
+@pytest.mark.parametrize("space", ["simplex", "lattice"])
+def test_a_trial_trains_exactly_the_ratio_the_store_records(space, tmp_path):
+    from sweeps.trainable import trial_config
+
+    spec = parse_spec({"search": {"space": space, "bounds": {"stbp": {"min": 0.3}}}})
+    ratio_space = RatioSpace(spec)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    rounded_away = 0
+    for _ in range(20):
+        trial = study.ask()
+        config = ratio_space(trial)
+        base = {"train": {"dataset": "digits", "epochs": 2}}
+        trained = trial_config({**config, "base": base}, "cpu", tmp_path, None).ratio
+        stored = trial.user_attrs["ratio"]
+        assert list(trained.fractions) == stored  # exactly: no float was rounded on the way
+        # The old path, parts printed with six significant digits and parsed back:
+        old = Ratio.parse(":".join(f"{p:g}" for p in config["ratio_parts"]))
+        rounded_away += list(old.fractions) != stored
+        study.tell(trial, 0.0)
+    assert rounded_away == (20 if space == "simplex" else 0)
