@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from results.errors import UserError
+from results.errors import UserError, quote
 from results.ratios import Ratio
 
 # A ratio in the model; text (``"1:8:3"``) or three numbers on the way in, text on the way
@@ -184,7 +184,7 @@ class TrainConfig(BaseModel):
         from .datasets import REGISTRY
 
         if v not in REGISTRY:
-            raise ValueError(f"unknown dataset {v!r}; choose one of: {', '.join(REGISTRY)}")
+            raise ValueError(f"unknown dataset {quote(v)}; choose one of: {', '.join(REGISTRY)}")
         return v
 
     @field_validator("preset")
@@ -193,7 +193,7 @@ class TrainConfig(BaseModel):
         from .models import PRESETS
 
         if v is not None and v not in PRESETS:
-            raise ValueError(f"unknown preset {v!r}; choose one of: {', '.join(PRESETS)}")
+            raise ValueError(f"unknown preset {quote(v)}; choose one of: {', '.join(PRESETS)}")
         return v
 
     @field_validator("device")
@@ -214,7 +214,7 @@ def device_name(v: str | None) -> str | None:
         return None
     if v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
         return v
-    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {quote(v)}")
 
 
 def read_yaml(path: str | Path, name: str | None = None) -> dict:
@@ -255,7 +255,7 @@ def describe_validation_error(err: ValidationError, name: Callable[[str], str] =
         if e["type"] == "extra_forbidden":
             msg = "unknown field; check the spelling against the documented fields"
         if e["type"] not in ("extra_forbidden", "value_error", "missing"):
-            msg = f"{msg} (got {e['input']!r})"
+            msg = f"{msg} (got {quote(e['input'])})"
         lines.append(f"{name(loc)}: {msg}")
     return "; ".join(lines)
 

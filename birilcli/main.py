@@ -4,8 +4,9 @@ This package is the top floor: the only code that imports every other package. E
 command module parses, calls one package's library and prints; the libraries load inside
 the commands, so ``biril --help`` and ``biril train`` never pay for Ray.
 
-Every mistake a user can fix ends here, in ``main``, as one ``error: …`` line on stderr and
-exit status 2: a ``results.errors.UserError`` (each package's errors subclass it), a pydantic
+Every mistake a user can fix ends here, in ``BirilGroup`` (whatever command raised it) and
+``main`` (usage errors before a command runs), as one ``error: …`` line on stderr and exit
+status 2: a ``results.errors.UserError`` (each package's errors subclass it), a pydantic
 ``ValidationError`` of a model the user filled, and click's usage errors.
 """
 
@@ -27,18 +28,6 @@ from .train import train
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """BIRIL Sweeps: spiking ResNets trained by STDP : STBP : STDP-STBP ratios."""
-
-
-for _command in (
-    train, bench, datasets, doctor, sweep_command, submit_command, cluster_group, jobs_group,
-    report_command, best_command,
-):
-    cli.add_command(_command)
 
 
 def one_line(text: str) -> str:
@@ -63,6 +52,42 @@ def user_message(e: BaseException) -> str | None:
     return None
 
 
+class OneLine(click.ClickException):
+    """A mistake the user can fix: ``error: <one line>`` on stderr, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {one_line(self.format_message())}", err=True)
+
+
+class BirilGroup(click.Group):
+    """The ``biril`` group: whatever command runs, a user's mistake becomes ``OneLine``."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:
+            message = user_message(e)
+            if message is None:
+                raise
+            raise OneLine(message) from None
+
+
+@click.group(cls=BirilGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """BIRIL Sweeps: spiking ResNets trained by STDP : STBP : STDP-STBP ratios."""
+
+
+for _command in (
+    train, bench, datasets, doctor, sweep_command, submit_command, cluster_group, jobs_group,
+    report_command, best_command,
+):
+    cli.add_command(_command)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error is one ``error:`` line and exit 2; Ctrl-C exits 130."""
     try:
@@ -72,9 +97,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except Exception as e:
-        message = user_message(e)
-        if message is None:
-            raise
-        click.echo(f"error: {one_line(message)}", err=True)
+    except click.ClickException as e:  # OneLine, or a usage error before any command ran
+        OneLine(e.format_message()).show()
         sys.exit(EXIT_USAGE)
