@@ -21,10 +21,12 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import UserError, quote
+
+if TYPE_CHECKING:
+    import numpy as np
 
 KEY_DECIMALS = 6
 Shares = tuple[float, float, float]
@@ -163,6 +165,8 @@ def closest_int_ratios(
     ratio to every candidate is one array operation — a Python loop over the lattice per
     ratio was 5 ms each, the cost of reading a large store.
     """
+    import numpy as np  # here, not at the top: `biril --help` reads Ratio, never the lattice
+
     points, names = _lattice(max_total)
     target = np.asarray(shares, dtype=float).reshape(-1, 3)
     chosen = np.empty(len(target), dtype=np.intp)
@@ -191,4 +195,6 @@ def _lattice(max_total: int) -> tuple[np.ndarray, tuple[str, ...]]:
                 divisor = math.gcd(math.gcd(a, b), c)
                 points.append((a / total, b / total, c / total))
                 names.append(f"{a // divisor}:{b // divisor}:{c // divisor}")
+    import numpy as np
+
     return np.array(points), tuple(names)
