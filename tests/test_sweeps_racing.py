@@ -127,7 +127,7 @@ def test_bench_search_runs_alone():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "biril.cli", "bench", "--only", "search",
+    r = subprocess.run([sys.executable, "-m", "birilcli", "bench", "--only", "search",
                         "--only", "step"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("error: --only search runs alone")
