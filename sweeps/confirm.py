@@ -26,7 +26,7 @@ decides from the study.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -102,6 +102,9 @@ class Confirmation:
     seeds: tuple[int, ...]
     search_seed: int
     controls: bool = False
+    # Whether runs still running can lead to more (a race's next round): the searcher
+    # then waits rather than finishing.
+    in_rounds: ClassVar[bool] = False
 
     @classmethod
     def of(cls, spec: SweepSpec) -> Confirmation | None:
@@ -199,6 +202,7 @@ class RacingConfirmation(Confirmation):
     """
 
     budget: int = 0
+    in_rounds: ClassVar[bool] = True
 
     def plan(
         self, search: list[FrozenTrial], pending: int = 0, confirms: list[FrozenTrial] = ()

@@ -145,7 +145,8 @@ class RatioSearch(OptunaSearch):
                     return optuna.Trial(study, t._trial_id)
         # The rest of the confirmation stage depends on the search results still running,
         # or (a race) on the round still running.
-        running = any(t.state == TrialState.RUNNING for t in confirms)
+        racing = self._confirmation.in_rounds
+        running = racing and any(t.state == TrialState.RUNNING for t in confirms)
         return None if pending or running else Searcher.FINISHED
 
     # ---------------------------------------------------------------- results
