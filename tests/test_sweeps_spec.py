@@ -119,8 +119,8 @@ def test_a_spec_file_path_loads(tmp_path):
             "search.params.stdp_lr: log: true needs low > 0",
         ),
         (
-            {"search": {"params": {"stdp_winners": {"low": 0.05, "high": 2}}}},
-            "search.params.stdp_winners.high: Input should be less than or equal to 1",
+            {"search": {"params": {"stdp_until": {"low": 0.25, "high": 2}}}},
+            "search.params.stdp_until.high: Input should be less than or equal to 1",
         ),
         (
             {"search": {"params": {"loss": {"choices": ["mse", "hinge"]}}}},
