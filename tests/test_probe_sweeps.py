@@ -90,6 +90,12 @@ def test_the_probes_effect_is_the_paired_t_interval_and_the_best_carries_its_mea
     diff, (low, high) = expected_probe_effect("gap")
     words = f"; linear probe: gap {100 * diff:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}], pool4"
     assert words in text and words in page
+    # The report's table of STDP against its control: the probe's effects beside accuracy's.
+    cells = ", ".join(
+        f"{pool} {100 * d:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] (n 3)"
+        for pool, (d, (lo, hi)) in ((p, expected_probe_effect(p)) for p in PROBE_POOLS)
+    )
+    assert f"<td>{cells}</td></tr>" in page
 
 
 def test_the_report_draws_the_probe_surface_and_the_probe_columns(store, tmp_path):
