@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from results.errors import UserError
+
 from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
@@ -45,7 +47,7 @@ from .probe import probe
 from .schedule import Mode, mode_counts, modes
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(UserError, RuntimeError):
     """The loss became NaN or infinite: the run cannot continue meaningfully."""
 
 
@@ -168,7 +170,7 @@ def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
     except ValueError as e:
         if config.stdp_center:  # no drift to balance: the covariance form has none
             return STDPParams(*taus, config.a_plus, same_step)
-        a, _, c = config.ratio_value.fractions
+        a, _, c = config.ratio.fractions
         if config.stdp_lr > 0 and a + c > 0:
             raise ConfigError(f"a_minus: {e}") from None
         return None
@@ -357,7 +359,7 @@ def to_time_major(x: torch.Tensor) -> torch.Tensor:
 
 def mode_schedule(config: TrainConfig, steps_per_epoch: int) -> list[Mode]:
     """The mode of every training step of the whole run."""
-    ratio = config.ratio_value
+    ratio = config.ratio
     if config.granularity == "epoch":
         per_epoch = modes(ratio, config.epochs, config.order)
         return [m for m in per_epoch for _ in range(steps_per_epoch)]
@@ -564,8 +566,8 @@ def train(
         mode_counts=mode_counts(schedule),
         epochs=config.epochs,
         seconds=time.perf_counter() - started,
-        ratio=config.ratio,
-        fractions=config.ratio_value.fractions,
+        ratio=str(config.ratio),
+        fractions=config.ratio.fractions,
         checkpoint=str(ckpt) if ckpt else None,
         probe=probed,
     )
