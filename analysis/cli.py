@@ -63,7 +63,11 @@ def best_command(
 
     best = best_ratio(dataset, storage=storage, max_energy=max_energy)
     if as_json:
-        click.echo(json.dumps(best.model_dump(mode="json")))
+        from analysis.lab import lab_record
+
+        # With the provenance and compute of the sweep the best ratio comes from.
+        record = lab_record(storage, best.study)
+        click.echo(json.dumps({**best.model_dump(mode="json"), **record}))
         return
     click.echo("\n".join(best.describe()))
     if best.energy_pj_per_sample is not None:

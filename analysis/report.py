@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import subset
+from analysis.lab import HEADER as LAB_HEADER
+from analysis.lab import LabRecord, header_rows, lab_records
 from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, storage_url
@@ -118,6 +120,7 @@ def write_report(
     path = Path(output).expanduser().absolute()
     csv = path.with_name(path.stem + CURVES_SUFFIX)
     trials, curves = load_frames(storage, dataset)
+    records = lab_records(storage, dataset)
     views = [
         _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
         for name in sorted(trials["dataset"].unique())
@@ -131,12 +134,18 @@ def write_report(
         "interval is its mean over seeds ± t·s/√n, s the sweep's run-to-run SD (pooled over "
         "its multi-seed ratios, at least the validation set's binomial error); ratios are "
         "ranked by the interval's lower end.</p>",
+        "<h3 id=provenance>Code and compute per sweep</h3>"
+        + _table(LAB_HEADER, header_rows(records))
+        + "<p class=note>GPU-h and CPU-h: training time × the GPUs and CPUs each trial held. "
+        "Wall: first trial start to last trial end. Slots busy: trial time over slots × "
+        "wall.</p>",
         _contents(views),
     ]
     if len(views) > 1:
         body.append(_comparison_section(views))
     for view in views:
         body.append(_dataset_section(view, csv.name))
+        body.append(_timeline_section(view, records))
     page = (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         "<title>BIRIL ratio sweeps report</title>"
@@ -277,6 +286,18 @@ def _dataset_section(view: DatasetView, csv_name: str) -> str:
     parts.append("<h3>Which share matters (Optuna parameter importances, full runs)</h3>")
     parts.append(importances)
     return "\n".join(parts)
+
+
+def _timeline_section(view: DatasetView, records: list[LabRecord]) -> str:
+    """The best ratio's sweep (else the dataset's largest) as trials over time."""
+    from analysis.timeline import timeline_figure
+
+    ours = [r for r in records if r.study.dataset == view.name]
+    chosen = next((r for r in ours if view.answer and r.study.name == view.answer.study),
+                  max(ours, key=lambda r: len(r.trials)))
+    figure = timeline_figure(chosen.trials, f"{chosen.study.name}: trials over time by stage")
+    return (f"<h3>Timeline of {html.escape(chosen.study.name)}</h3>"
+            + _figure_html(figure, f"timeline-{view.name}"))
 
 
 def _stdp_section(view: DatasetView) -> str:
