@@ -51,6 +51,14 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
         help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray).",
     )
     @click.option("--fresh", is_flag=True, help="Delete this sweep's old results and start over.")
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="PATH=VALUE",
+        help="Change a spec field, e.g. --set train.epochs=5 --set search.num_trials=30 "
+        "(repeatable; validated like the file, stored in the study's spec).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
     @click.option(
         "--report",
@@ -66,6 +74,7 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
         name: str | None,
         address: str | None,
         fresh: bool,
+        overrides: tuple[str, ...],
         as_json: bool,
         report_file: str,
     ) -> None:
@@ -84,6 +93,7 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
                 address=address,
                 fresh=fresh,
                 progress=not as_json,
+                overrides=overrides,
             )
         report = None
         if write_report is not None and report_file != "none":

@@ -201,8 +201,9 @@ class Checkpoints(_Model):
 
 
 class MLflowLogging(_Model):
-    """MLflow: one run per trial, in ``tracking_uri`` (default: a file store, ``mlruns/``
-    in the sweep's results folder) under ``experiment`` (default: the study name)."""
+    """MLflow: one run per trial, in ``tracking_uri`` (default: a SQLite database,
+    ``mlflow.db`` in the sweep's results folder) under ``experiment`` (default: the study
+    name)."""
 
     tracking_uri: str | None = None
     experiment: str | None = None

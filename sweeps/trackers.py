@@ -23,12 +23,14 @@ import numbers
 from pathlib import Path
 from typing import Any
 
+from results.layout import is_uri
+
 from .spec import Logging, SweepError
 
 SHARES = ("stdp", "stbp", "stdp_stbp")
 # Result keys that are not metrics of the epoch (the whole curve so far; identity lists).
 NOT_SCALARS = ("curve", "gpu_ids", "ratio_parts")
-MLFLOW_FOLDER = "mlruns"
+MLFLOW_DB = "mlflow.db"
 
 
 def scalars(result: dict[str, Any]) -> dict[str, Any]:
@@ -62,10 +64,18 @@ def check_installed(logging: Logging) -> None:
 
 
 def mlflow_uri(logging: Logging, results_dir: str) -> str:
-    """The MLflow tracking URI: the spec's, else a file store beside the sweep's results."""
+    """The MLflow tracking URI: the spec's, else a SQLite database beside the sweep's results
+    (MLflow 3 refuses its old ``mlruns/`` file store unless told otherwise)."""
     if logging.mlflow is not None and logging.mlflow.tracking_uri:
         return logging.mlflow.tracking_uri
-    return Path(results_dir, MLFLOW_FOLDER).absolute().as_uri()
+    if is_uri(results_dir):
+        raise SweepError(
+            f"logging.mlflow: the results are at {results_dir}, where an MLflow database "
+            "cannot live; set logging.mlflow.tracking_uri (an MLflow server or a database URL)"
+        )
+    folder = Path(results_dir).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / MLFLOW_DB}"
 
 
 def tracker_callbacks(logging: Logging, study_name: str, results_dir: str) -> list:
