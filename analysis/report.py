@@ -121,14 +121,12 @@ def write_report(
     csv = path.with_name(path.stem + CURVES_SUFFIX)
     trials, curves = load_frames(storage, dataset)
     records = lab_records(storage, dataset)
-    views = [
-        _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
-        for name in sorted(trials["dataset"].unique())
-    ]
+    views = dataset_views(trials, curves)
     body = [
         "<h1>BIRIL ratio sweeps</h1>",
         f"<p class=note>Store {html.escape(display_url(storage_url(storage)))} · "
-        f"{len(trials)} trials in {trials['study'].nunique()} sweeps · generated "
+        f"{_count(len(trials), 'trial')} in {_count(trials['study'].nunique(), 'sweep')} · "
+        "generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
         "STDP : STBP : STDP-STBP; accuracies are fractions over full runs. A ratio's 95% "
         "interval is its mean over seeds ± t·s/√n, s the sweep's run-to-run SD (pooled over "
@@ -157,6 +155,14 @@ def write_report(
     curves.to_csv(csv, index=False)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def dataset_views(trials: pd.DataFrame, curves: pd.DataFrame) -> list[DatasetView]:
+    """What the report (and the paper export, ``analysis.export``) shows, per dataset."""
+    return [
+        _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
+        for name in sorted(trials["dataset"].unique())
+    ]
 
 
 def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> DatasetView:
@@ -248,8 +254,8 @@ def _dataset_section(view: DatasetView, csv_name: str) -> str:
     n_full = len(full_runs(view.trials))
     parts = [
         f"<h2 id=\"ds-{html.escape(view.name)}\">{html.escape(view.name)}</h2>",
-        f"<p>{len(view.trials):,} trials ({n_full:,} full runs) in "
-        f"{view.trials['sweep'].nunique():,} sweeps: "
+        f"<p>{_count(len(view.trials), 'trial')} ({_count(n_full, 'full run')}) in "
+        f"{_count(view.trials['sweep'].nunique(), 'sweep')}: "
         f"{html.escape(_names(sorted(view.trials['sweep'].unique())))}.</p>",
     ]
     best = view.best
@@ -371,6 +377,11 @@ def _left_out(view: DatasetView, shown: pd.DataFrame, csv_name: str, sweeps_note
         return "<p class=note>Nothing left out: every trial and curve is drawn.</p>"
     return ("<div class=note><b>Left out of this page</b> (the store and the CSV have all "
             "of it):<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul></div>")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 sweep``, ``2 sweeps``, ``1,000 trials``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _names(names: list[str], most: int = 10) -> str:
