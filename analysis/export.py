@@ -124,9 +124,10 @@ def _figures(view, records, energy: bool) -> dict[str, Callable]:
         fig = surface_figure(view.drawn, view.surface, view.best,
                              f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP",
                              bool(view.drawn_note))
-        for trace in fig.data:  # labels of the paper's ratios, black on the light heat map
-            if trace.name == "paper's ratios":
-                trace.textfont.color = "black"
+        if view.surface is not None:
+            for trace in fig.data:
+                if trace.name == "paper's ratios":
+                    trace.textfont.color = _label_colours(view.surface, trace)
         return _print(fig), WIDE
 
     def timeline():
@@ -140,6 +141,18 @@ def _figures(view, records, energy: bool) -> dict[str, Callable]:
         return _print(pareto_figure(view.trials, f"{view.name}: accuracy vs energy")), NARROW
 
     return {"surface": surface, "timeline": timeline, **({"pareto": pareto} if energy else {})}
+
+
+def _label_colours(surface, trace) -> list[str]:
+    """Black labels where the heat map under them is light, white where it is dark (the
+    colour scale's lower half), so each reads in print, greyscale included."""
+    from analysis.plots import COLOR_SPAN
+
+    low = max(float(surface.mean.min()), surface.max_mean - COLOR_SPAN)
+    points = list(zip(trace.a, trace.b, trace.c, strict=True))
+    estimate = surface.estimate(points)[0]
+    middle = (low + surface.max_mean) / 2
+    return ["black" if value > middle else "white" for value in estimate]
 
 
 def _print(fig):

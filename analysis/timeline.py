@@ -85,7 +85,7 @@ def timeline_figure(trials: Sequence[Any], title: str) -> go.Figure:
         title=title, barmode="overlay", template="simple_white",
         xaxis={"type": "date", "title": "time"}, yaxis={"title": "machine, GPU, lane",
                                                        "categoryorder": "category descending"},
-        legend={"orientation": "h", "y": -0.25},
+        legend={"orientation": "h", "y": -0.25}, showlegend=True,
         height=max(280, 40 + 26 * len(set(rows.values()))),
     )
     return fig

@@ -38,7 +38,7 @@ from .store import (
     resolve_store,
 )
 from .summary import SweepSummary, summarize
-from .trackers import check_installed, tracker_callbacks
+from .trackers import check_installed
 
 ADDRESS_PATTERN = re.compile(r"^(auto|local|ray://[^\s/:]+(:\d+)?|[^\s/:]+:\d+)$")
 TUNE_ENV = {
@@ -275,6 +275,7 @@ def run_sweep(
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from .progress import ProgressTable
+    from .tracker_loggers import tracker_callbacks
 
     table = ProgressTable(f"sweep {store.study_name}", spec.num_trials, spec.train.epochs)
     callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]

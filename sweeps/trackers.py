@@ -7,7 +7,7 @@ callbacks, one tracker run per trial, configured by the spec's ``logging:`` bloc
 Why Tune's automatic TensorBoard logger stays off (``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``
 in ``sweeps.runner``): it logs every list in a result too, so each epoch's ``curve`` (a list
 of dicts) was refused with a warning and ``gpu_ids`` and the ``ratio`` were drawn as
-histograms. ``TensorBoard`` below is the same callback fed only numbers: the epoch's
+histograms. ``tracker_loggers.TensorBoard`` is the same callback fed only numbers: the epoch's
 metrics (each result is one epoch of the curve, at step = epoch, since a trial reports once
 per epoch and Tune restores the count on resume), the STDP diagnostics per layer and the
 ratio's three shares, flattened to ``ray/tune/<name>``.
@@ -76,28 +76,3 @@ def mlflow_uri(logging: Logging, results_dir: str) -> str:
     folder = Path(results_dir).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / MLFLOW_DB}"
-
-
-def tracker_callbacks(logging: Logging, study_name: str, results_dir: str) -> list:
-    """The Tune logger callbacks the spec asks for (``check_installed`` first)."""
-    from .tracker_loggers import MLflow, TensorBoard, Wandb
-
-    callbacks: list = [TensorBoard()] if logging.tensorboard else []
-    if logging.mlflow is not None:
-        callbacks.append(
-            MLflow(
-                tracking_uri=mlflow_uri(logging, results_dir),
-                experiment_name=logging.mlflow.experiment or study_name,
-                tags={"study": study_name},
-                save_artifact=False,
-            )
-        )
-    if logging.wandb is not None:
-        callbacks.append(
-            Wandb(
-                project=logging.wandb.project or study_name.replace("/", "-"),
-                group=logging.wandb.group or study_name,
-                log_config=True,
-            )
-        )
-    return callbacks
