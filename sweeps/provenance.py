@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -34,6 +36,7 @@ DISTRIBUTION = "biril-sweeps"
 # The checkout the sweep's code is imported from (sweeps/ sits at its top).
 CHECKOUT = Path(__file__).resolve().parents[1]
 GIT_TIMEOUT_S = 10.0
+GIT_STATE_ENV = "BIRIL_GIT_STATE"
 
 if TYPE_CHECKING:  # the trial actors import gpu_driver, and need no Optuna for it
     import optuna
@@ -57,10 +60,13 @@ def git_state() -> tuple[str | None, bool | None, str | None]:
     """(commit, dirty, SHA-256 of ``git diff HEAD``) of the checkout; Nones outside git.
 
     Dirty means changes to tracked files; untracked files (results, scratch) do not count.
+    Code shipped without its ``.git`` (``biril submit`` stages the checkout's files as a
+    Ray job's working dir) carries the submitter's state in ``$BIRIL_GIT_STATE``.
     """
     head = _git("rev-parse", "HEAD")
     if head is None:
-        return None, None, None
+        shipped = os.environ.get(GIT_STATE_ENV)
+        return tuple(json.loads(shipped)) if shipped else (None, None, None)
     diff = _git("diff", "HEAD", "--no-ext-diff", "--binary")
     if diff is None:
         return head.stdout.decode().strip(), None, None

@@ -167,3 +167,13 @@ def test_a_resume_on_other_code_is_recorded_and_said(monkeypatch, capsys):
     assert study.user_attrs["provenance"]["git_commit"] == COMMIT
     assert [r["git_commit"] for r in study.user_attrs["resumed_on"]] == [NEW_COMMIT]
     assert f"commit {COMMIT[:10]} -> {NEW_COMMIT[:10]}" in capsys.readouterr().err
+
+
+def test_shipped_code_carries_the_submitters_git_state(tmp_path, monkeypatch):
+    from cluster.submit import runtime_env
+
+    here = collector.git_state()
+    env = runtime_env(tmp_path, None)["env_vars"]
+    monkeypatch.setattr(collector, "CHECKOUT", tmp_path)  # the job's staged copy: no .git
+    monkeypatch.setenv(collector.GIT_STATE_ENV, env[collector.GIT_STATE_ENV])
+    assert collector.git_state() == here
