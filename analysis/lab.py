@@ -101,10 +101,10 @@ def header_rows(records: list[LabRecord]) -> list[list[str]]:
     rows = []
     for r in records:
         p, c = r.provenance, r.compute
-        code = "—" if p is None else p.describe().split(" · ")[0]
+        code = "—" if p is None else p.code_text()
         if p is not None and p.code_changed:
             code += "; resumed on different code"
-        versions = "—" if p is None else " · ".join(p.describe().split(" · ")[1:])
+        versions = "—" if p is None else p.versions_text()
         hosts = "—" if p is None else "; ".join(
             f"{h.hostname or '?'} {h.gpu or 'CPU'} ×{h.trials}" for h in p.hosts) or "—"
         if c is None:

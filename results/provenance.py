@@ -56,20 +56,26 @@ class Provenance(BaseModel):
     def code(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in CODE_KEYS}
 
-    def describe(self) -> str:
-        """``commit 1a2b3c4d (dirty, diff 9f8e7d6c) · torch 2.6 · CUDA 12.4 · …`` in one line."""
+    def code_text(self) -> str:
+        """``commit 1a2b3c4d5e (dirty, diff 9f8e7d6c)``, or that it was no git checkout."""
         if self.git_commit is None:
-            code = "code not a git checkout"
-        else:
-            dirty = f" (dirty, diff {self.git_diff_sha256[:8]})" if self.git_diff_sha256 else ""
-            code = f"commit {self.git_commit[:10]}{dirty}"
-        parts = [code, f"python {self.python}"]
+            return "code not a git checkout"
+        dirty = f" (dirty, diff {self.git_diff_sha256[:8]})" if self.git_diff_sha256 else ""
+        return f"commit {self.git_commit[:10]}{dirty}"
+
+    def versions_text(self) -> str:
+        """``python 3.11.7 · torch 2.6.0+cu124 · ray 2.60.0 · optuna 4.3.0 · CUDA 12.4 · …``."""
+        parts = [f"python {self.python}"]
         parts += [f"{name} {self.packages[name]}" for name in ("torch", "ray", "optuna")
                   if self.packages.get(name)]
         parts.append(f"CUDA {self.cuda}" if self.cuda else "no CUDA")
         if self.cudnn:
             parts.append(f"cuDNN {self.cudnn}")
         return " · ".join(parts)
+
+    def describe(self) -> str:
+        """The code and the versions in one line."""
+        return f"{self.code_text()} · {self.versions_text()}"
 
 
 def same_code(a: Provenance, b: Provenance) -> bool:
