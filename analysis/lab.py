@@ -92,7 +92,7 @@ def lab_records(storage: str | os.PathLike | None, dataset: str | None) -> list[
     return records
 
 
-HEADER = ["sweep", "code", "versions", "ran on", "trials", "GPU-h by stage", "GPU-h",
+HEADER = ["sweep", "code", "versions", "ran on", "trials", "by stage", "GPU-h",
           "CPU-h", "wall (h)", "slots busy"]
 
 
@@ -110,7 +110,11 @@ def header_rows(records: list[LabRecord]) -> list[list[str]]:
         if c is None:
             rows.append([r.study.name, code, versions, hosts, "—", "—", "—", "—", "—", "—"])
             continue
-        by_stage = ", ".join(f"{name} {cost.gpu_hours:.4g}" for name, cost in c.stages.items())
+        unit = "GPU-h" if c.total.gpu_hours else "CPU-h"  # what the sweep used, by stage
+        by_stage = ", ".join(
+            f"{name} {cost.gpu_hours if c.total.gpu_hours else cost.cpu_hours:.4g}"
+            for name, cost in c.stages.items()
+        ) + f" {unit}"
         rows.append([
             r.study.name, code, versions, hosts, str(c.total.trials), by_stage or "—",
             f"{c.total.gpu_hours:.4g}", f"{c.total.cpu_hours:.4g}",

@@ -22,12 +22,13 @@ import plotly.graph_objects as go
 
 from results.compute import STAGES, stage_of
 
-# Stage -> (colour, hatch): dark to light and a distinct pattern, for greyscale readers.
+# Stage -> (colour, hatch, label colour): dark to light and a distinct pattern, for
+# greyscale readers; trial numbers in white on the dark bars, black on the light ones.
 STYLE = {
-    "search": ("#1b3a6b", ""),
-    "confirmation": ("#4f8bd6", "/"),
-    "stbp_baseline": ("#9a9a9a", "x"),
-    "frozen_controls": ("#d9a23d", "."),
+    "search": ("#1b3a6b", "", "white"),
+    "confirmation": ("#4f8bd6", "/", "black"),
+    "stbp_baseline": ("#b0b0b0", "x", "black"),
+    "frozen_controls": ("#e0b04f", ".", "black"),
 }
 LABELS = {
     "search": "search", "confirmation": "confirmation", "stbp_baseline": "pure STBP baseline",
@@ -69,7 +70,7 @@ def timeline_figure(trials: Sequence[Any], title: str) -> go.Figure:
         ours = [t for t in done if stage_of(t.user_attrs) == stage]
         if not ours:
             continue
-        colour, hatch = STYLE[stage]
+        colour, hatch, ink = STYLE[stage]
         fig.add_trace(go.Bar(
             name=LABELS[stage], orientation="h",
             base=[t.datetime_start.isoformat() for t in ours],
@@ -77,15 +78,16 @@ def timeline_figure(trials: Sequence[Any], title: str) -> go.Figure:
             y=[rows[t.number] for t in ours],
             marker={"color": colour, "pattern": {"shape": hatch, "fgcolor": "#000000"},
                     "line": {"color": "#000000", "width": 0.5}},
-            text=[f"#{t.number}" for t in ours],
+            text=[f"#{t.number}" for t in ours], textposition="inside",
+            insidetextanchor="start", textfont={"color": ink},
             hovertemplate="trial %{text}<br>%{base} + %{x:.0f} ms<extra>" + LABELS[stage]
             + "</extra>",
         ))
     fig.update_layout(
         title=title, barmode="overlay", template="simple_white",
-        xaxis={"type": "date", "title": "time"}, yaxis={"title": "machine, GPU, lane",
-                                                       "categoryorder": "category descending"},
-        legend={"orientation": "h", "y": -0.25}, showlegend=True,
+        xaxis={"type": "date"}, yaxis={"title": "machine, GPU, lane",
+                                        "categoryorder": "category descending"},
+        legend={"orientation": "h", "y": -0.22}, showlegend=True,
         height=max(280, 40 + 26 * len(set(rows.values()))),
     )
     return fig

@@ -61,11 +61,15 @@ class Compute(BaseModel):
     utilization: float | None = None
 
     def describe(self) -> str:
-        """``1.23 GPU-h, 4.56 CPU-h (search 1.00, confirmation 0.23 GPU-h) · wall 0.50 h …``."""
-        by = ", ".join(f"{name} {c.gpu_hours:.3g}" for name, c in self.stages.items())
+        """``1.23 GPU-h, 4.56 CPU-h (search 1, confirmation 0.23 GPU-h) · wall 0.5 h · …``."""
+        unit = "GPU-h" if self.total.gpu_hours else "CPU-h"  # by stage, in what it used
+        by = ", ".join(
+            f"{name} {c.gpu_hours if self.total.gpu_hours else c.cpu_hours:.3g}"
+            for name, c in self.stages.items()
+        )
         text = f"{self.total.gpu_hours:.3g} GPU-h, {self.total.cpu_hours:.3g} CPU-h"
-        if by and self.total.gpu_hours:
-            text += f" ({by} GPU-h)"
+        if by:
+            text += f" ({by} {unit})"
         if self.wall_hours is not None:
             text += f" · wall {self.wall_hours:.3g} h"
         if self.utilization is not None:

@@ -105,7 +105,7 @@ def test_best_json_report_header_and_summary_agree_with_the_hand_computation(lab
     expected_cells = [
         "digits/lab", f"commit {COMMIT[:10]} (dirty, diff abababab); resumed on different code",
         "gpu-node-1 NVIDIA H100 ×5", str(len(TRIALS)),
-        "search 0.75, confirmation 0.25, stbp_baseline 0.125, frozen_controls 0.125",
+        "search 0.75, confirmation 0.25, stbp_baseline 0.125, frozen_controls 0.125 GPU-h",
         "1.25", "10", "1.75", f"{100 * UTILIZATION:.0f}% of {SLOTS}",
     ]
     for cell in expected_cells:
@@ -118,7 +118,7 @@ def test_best_json_report_header_and_summary_agree_with_the_hand_computation(lab
     assert summary.compute.model_dump(mode="json") == compute
     assert summary.provenance.model_dump(mode="json") == provenance
     text = summary.render()
-    assert "compute      1.25 GPU-h, 10 CPU-h" in text
+    assert "compute      1.25 GPU-h, 10 CPU-h (search 0.75, confirmation 0.25" in text
     assert f"RESUMED ON DIFFERENT CODE: commit {COMMIT[:10]} -> {NEW_COMMIT[:10]}" in text
 
 
