@@ -49,7 +49,8 @@ def check_static_export() -> None:
     """Fail before any work when Plotly cannot write SVG/PDF here (no kaleido, no browser)."""
     if importlib.util.find_spec("kaleido") is None:
         raise StoreError(
-            "--figures: static export needs the kaleido package: pip install kaleido"
+            "--figures: static export needs the kaleido package: "
+            "pip install 'biril-sweeps[paper]' (or pip install kaleido)"
         )
     from choreographer.browsers.chromium import Chromium
 
