@@ -28,7 +28,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.energy import energy_runs, pareto_figure
+from analysis.lab import lab_records
+from analysis.plots import COLOR_SPAN, surface_figure
+from analysis.report import dataset_views
+from analysis.stats import runs_of
 from analysis.store import load_frames
+from analysis.timeline import timeline_figure
+from results.effect import stdp_effects
 from results.errors import StoreError
 from results.ranking import label
 from results.runs import config_of
@@ -81,16 +88,11 @@ def export_figures(
     overwrite: bool = False,
 ) -> list[Path]:
     """Write the paper figures and tables of the store's sweeps into ``folder``."""
-    from analysis.energy import energy_runs
-
     check_static_export()
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise StoreError(f"--figures {folder} is a file; name a folder")
     trials, curves = load_frames(storage, dataset)
-    from analysis.lab import lab_records
-    from analysis.report import dataset_views
-
     views = dataset_views(trials, curves)
     energy = {v.name for v in views if not energy_runs(v.trials).empty}
     files = planned(folder, [v.name for v in views], energy)
@@ -121,10 +123,6 @@ def export_figures(
 
 def _figures(view, records, energy: bool) -> dict[str, Callable]:
     """name -> a function drawing it for print: (figure, size)."""
-    from analysis.energy import pareto_figure
-    from analysis.plots import surface_figure
-    from analysis.timeline import timeline_figure
-
     def surface():
         fig = surface_figure(view.drawn, view.surface, view.best,
                              f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP",
@@ -151,8 +149,6 @@ def _figures(view, records, energy: bool) -> dict[str, Callable]:
 def _label_colours(surface, trace) -> list[str]:
     """Black labels where the heat map under them is light, white where it is dark (the
     colour scale's lower half), so each reads in print, greyscale included."""
-    from analysis.plots import COLOR_SPAN
-
     low = max(float(surface.mean.min()), surface.max_mean - COLOR_SPAN)
     points = list(zip(trace.a, trace.b, trace.c, strict=True))
     estimate = surface.estimate(points)[0]
@@ -169,9 +165,6 @@ def _print(fig):
 
 def top_table(view) -> pd.DataFrame:
     """The top ratios in the ranking's order, with STDP's effect where the controls ran."""
-    from analysis.stdp import runs_of
-    from results.effect import stdp_effects
-
     effects = {e.config: e.effect for e in stdp_effects(runs_of(pd.concat([view.trials,
                                                                             view.controls])))}
     rows = []
