@@ -40,13 +40,14 @@ import pandas as pd
 from analysis import subset
 from analysis.lab import HEADER as LAB_HEADER
 from analysis.lab import LabRecord, header_rows, lab_records
-from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
+from analysis.ratios import PAPER_BEST, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, storage_url
 from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.ranking import Best, label
-from results.ratios import KEY_DECIMALS, closest_int_ratio, ratio_key
+from results.ratios import BASELINES, KEY_DECIMALS, PAPER_RATIOS, closest_int_ratio, ratio_key
+from results.ratios import SHARE_LABELS as LABELS
 
 TOP_RATIOS = 10
 # The headline names at most this many of the ratios tied with the best (a large store can

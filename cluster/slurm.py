@@ -98,7 +98,7 @@ set -euo pipefail
 PYTHON=${{BIRIL_PYTHON:-{q(job.python)}}}
 export PATH="$(dirname "$PYTHON"):$PATH"  # Ray jobs' `python` is this one too
 RAY=("$PYTHON" -m ray.scripts.scripts)
-BIRIL=("$PYTHON" -m biril.cli)
+BIRIL=("$PYTHON" -m birilcli)
 port=${{BIRIL_RAY_PORT:-6379}}
 dashboard_port=${{BIRIL_DASHBOARD_PORT:-8265}}
 read -r -a extra <<< "${{BIRIL_RAY_START_ARGS:-}}"

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from biril.cli import cli
+from birilcli.main import cli
 from cluster.local import free_port
 
 SRUN = """#!/bin/bash

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from test_energy_analysis import write_energy_sweep
 
-from biril.cli import cli
+from birilcli.main import cli
 
 
 def has_browser() -> bool:

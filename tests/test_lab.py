@@ -12,7 +12,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from biril.cli import cli
+from birilcli.main import cli
 from results.provenance import Provenance
 from sweeps import provenance as collector
 from sweeps.summary import summarize

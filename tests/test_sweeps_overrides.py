@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from biril.cli import main
+from birilcli.main import main
 from sweeps import SpecError, load_spec
 from sweeps.overrides import apply_overrides
 
