@@ -26,7 +26,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import unflatten_dict
 
 from results.provenance import TRIAL_HOST_KEYS
-from results.schema import CURVE_KEYS, ENERGY_KEYS, VAL_ACC
+from results.schema import CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS, VAL_ACC
 
 from .confirm import Confirmation, identity_of
 from .samplers import make_sampler as sampler_named
@@ -202,4 +202,5 @@ class RatioSearch(OptunaSearch):
                 attrs[key] = result[key]
         if full_run:
             attrs["test_acc"] = result["test_acc"]
+            attrs.update({key: result[key] for key in PROBE_KEYS.values() if key in result})
         return attrs

@@ -49,6 +49,8 @@ class Run:
     overrides: dict | None = None
     # Per-layer STDP diagnostics of each epoch of its curve.
     stdp: list[dict] | None = None
+    # The linear probe's accuracy per pooling ({"gap": ..., "pool4": ...}).
+    probe: dict | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -84,6 +86,7 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
         for key in ("role", "params", "overrides"):
             if getattr(run, key) is not None:
                 attrs[key] = getattr(run, key)
+        attrs.update({f"probe_{pool}": acc for pool, acc in (run.probe or {}).items()})
         searched = run.params or {}
         study.add_trial(optuna.trial.create_trial(
             params={**{name: math.exp(-f) for name, f in zip(U_PARAMS, fracs, strict=True)},
