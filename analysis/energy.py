@@ -99,7 +99,8 @@ def pareto_figure(trials: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=front[ENERGY] / 1e3, y=front["val_acc"], mode="lines", line_shape="hv",
-        name=f"Pareto front ({len(front)} runs)", meta=PARETO_META,
+        name=f"Pareto front ({len(front)} run{'' if len(front) == 1 else 's'})",
+        meta=PARETO_META,
         line={"color": "black", "width": 1.5, "dash": "dot"}, hoverinfo="skip",
     ))
     fig.add_trace(go.Scattergl(
@@ -120,6 +121,8 @@ def pareto_figure(trials: pd.DataFrame, title: str) -> go.Figure:
                        "validation sample; up and left is better</sup>"},
         xaxis_title="energy per sample (nJ)", yaxis_title="validation accuracy",
         height=520, width=900, hoverlabel={"align": "left"},
+        # Below the axes: at the right it sat on top of the colour bar.
+        legend={"orientation": "h", "x": 0, "y": -0.18},
     )
     return fig
 

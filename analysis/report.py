@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import subset
+from analysis.lab import HEADER as LAB_HEADER
+from analysis.lab import LabRecord, header_rows, lab_records
 from analysis.ratios import PAPER_BEST, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, storage_url
@@ -121,26 +123,31 @@ def write_report(
     path = Path(output).expanduser().absolute()
     csv = path.with_name(path.stem + CURVES_SUFFIX)
     trials, curves = load_frames(storage, dataset)
-    views = [
-        _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
-        for name in sorted(trials["dataset"].unique())
-    ]
+    records = lab_records(storage, dataset)
+    views = dataset_views(trials, curves)
     body = [
         "<h1>BIRIL ratio sweeps</h1>",
         f"<p class=note>Store {html.escape(display_url(storage_url(storage)))} · "
-        f"{len(trials)} trials in {trials['study'].nunique()} sweeps · generated "
+        f"{_count(len(trials), 'trial')} in {_count(trials['study'].nunique(), 'sweep')} · "
+        "generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
         "STDP : STBP : STDP-STBP; accuracies are fractions over full runs. A ratio's 95% "
         "interval is its mean over seeds ± t·s/√n, s the sweep's run-to-run SD (pooled over "
         "its multi-seed ratios, at least the validation set's binomial error), cut to [0, 1]; "
         "ratios are ranked by the interval's lower end. Gaps to the best are paired by seed "
         "where both ran the same seeds, their p Holm-adjusted over the comparisons.</p>",
+        "<h3 id=provenance>Code and compute per sweep</h3>"
+        + _table(LAB_HEADER, header_rows(records))
+        + "<p class=note>GPU-h and CPU-h: training time × the GPUs and CPUs each trial held. "
+        "Wall: first trial start to last trial end. Slots busy: trial time over slots × "
+        "wall.</p>",
         _contents(views),
     ]
     if len(views) > 1:
         body.append(_comparison_section(views))
     for view in views:
         body.append(_dataset_section(view, csv.name))
+        body.append(_timeline_section(view, records))
     page = (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         "<title>BIRIL ratio sweeps report</title>"
@@ -152,6 +159,14 @@ def write_report(
     curves.to_csv(csv, index=False)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def dataset_views(trials: pd.DataFrame, curves: pd.DataFrame) -> list[DatasetView]:
+    """What the report (and the paper export, ``analysis.export``) shows, per dataset."""
+    return [
+        _dataset_view(name, trials[trials["dataset"] == name], curves[curves["dataset"] == name])
+        for name in sorted(trials["dataset"].unique())
+    ]
 
 
 def _dataset_view(name: str, trials: pd.DataFrame, curves: pd.DataFrame) -> DatasetView:
@@ -243,8 +258,8 @@ def _dataset_section(view: DatasetView, csv_name: str) -> str:
     n_full = len(full_runs(view.trials))
     parts = [
         f"<h2 id=\"ds-{html.escape(view.name)}\">{html.escape(view.name)}</h2>",
-        f"<p>{len(view.trials):,} trials ({n_full:,} full runs) in "
-        f"{view.trials['sweep'].nunique():,} sweeps: "
+        f"<p>{_count(len(view.trials), 'trial')} ({_count(n_full, 'full run')}) in "
+        f"{_count(view.trials['sweep'].nunique(), 'sweep')}: "
         f"{html.escape(_names(sorted(view.trials['sweep'].unique())))}.</p>",
     ]
     best = view.best
@@ -282,6 +297,18 @@ def _dataset_section(view: DatasetView, csv_name: str) -> str:
     parts.append("<h3>Which share matters (Optuna parameter importances, full runs)</h3>")
     parts.append(importances)
     return "\n".join(parts)
+
+
+def _timeline_section(view: DatasetView, records: list[LabRecord]) -> str:
+    """The best ratio's sweep (else the dataset's largest) as trials over time."""
+    from analysis.timeline import timeline_figure
+
+    ours = [r for r in records if r.study.dataset == view.name]
+    chosen = next((r for r in ours if view.answer and r.study.name == view.answer.study),
+                  max(ours, key=lambda r: len(r.trials)))
+    figure = timeline_figure(chosen.trials, f"{chosen.study.name}: trials over time by stage")
+    return (f"<h3>Timeline of {html.escape(chosen.study.name)}</h3>"
+            + _figure_html(figure, f"timeline-{view.name}"))
 
 
 def _stdp_section(view: DatasetView) -> str:
@@ -355,6 +382,11 @@ def _left_out(view: DatasetView, shown: pd.DataFrame, csv_name: str, sweeps_note
         return "<p class=note>Nothing left out: every trial and curve is drawn.</p>"
     return ("<div class=note><b>Left out of this page</b> (the store and the CSV have all "
             "of it):<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul></div>")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 sweep``, ``2 sweeps``, ``1,000 trials``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _names(names: list[str], most: int = 10) -> str:

@@ -276,6 +276,7 @@ def _attrs(
         "curve": curve,
         "spike_rates": {layer: 0.1 + 0.02 * i for i, layer in enumerate(SPIKE_LAYERS)},
         "seconds": seconds, "node_id": "node-0", "gpu_ids": [],
+        "hostname": "host-0", "gpu_name": None, "gpu_driver": None,
         "checkpoint": f"{trial_dir}/checkpoint_{p.epochs - 1:06d}",
         "energy_pj_per_sample": last["energy_pj_per_sample"],
         "sops_per_sample": last["sops_per_sample"],

@@ -150,6 +150,44 @@ def status_command(address: str | None, as_json: bool) -> None:
     )
 
 
+@cluster_group.command("slurm")
+@click.argument("spec")
+@click.option("--nodes", default=1, show_default=True, type=int, help="nodes to allocate")
+@click.option("--gpus-per-node", default=0, show_default=True, type=int)
+@click.option("--cpus-per-node", default=8, show_default=True, type=int)
+@click.option("--time", "limit", default="04:00:00", show_default=True,
+              help="the job's time limit (HH:MM:SS or D-HH:MM:SS)")
+@click.option("--partition", default=None, help="SLURM partition")
+@click.option("--account", default=None, help="SLURM account")
+@click.option("--storage", default=None, metavar="R",
+              help="results root every node sees (a shared filesystem path)")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="spec changes, as for `biril sweep --set` (repeatable)")
+@click.option("-o", "--output", default=None, type=click.Path(),
+              help="script file to write [default: biril-<sweep>.sbatch]")
+@click.option("--submit", "then_submit", is_flag=True, help="then run `sbatch` on it")
+def slurm_command(spec: str, overrides: tuple[str, ...], output: str | None, then_submit: bool,
+                  **job) -> None:
+    """Write an sbatch script that runs the sweep SPEC on N nodes x G GPUs under SLURM.
+
+    Ray's SLURM recipe (head on the first node, a worker on each other), then
+    `biril doctor --address` and the sweep; the job stops its Ray nodes at its end.
+    """
+    from cluster.slurm import SlurmJob, submit, write_script
+    from sweeps.overrides import apply_overrides
+    from sweeps.spec import load_spec, spec_path
+
+    sweep = apply_overrides(load_spec(spec), overrides)  # a bad spec fails here, not in a job
+    is_file = "/" in spec or spec.endswith((".yaml", ".yml"))  # else a shipped spec's name
+    source = str(spec_path(spec).absolute()) if is_file else spec
+    slurm = SlurmJob(spec=source, overrides=overrides, dataset=sweep.dataset,
+                     time=job.pop("limit"), **job)
+    path = write_script(slurm, Path(output or f"biril-{sweep.name}.sbatch"), f"biril-{sweep.name}")
+    click.echo(f"wrote {path}")
+    if then_submit:
+        click.echo(submit(path))
+
+
 # ----------------------------------------------------------------------------- submit
 
 

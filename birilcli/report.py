@@ -47,10 +47,22 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @click.option("--dataset", help="Only this dataset [default: every dataset in the store].")
 @click.option("-o", "--output", default="report.html", show_default=True, callback=_new_file,
               help="HTML file to write.")
-def report_command(storage: str | None, dataset: str | None, output: str) -> None:
+@click.option("--figures", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also write the figures as SVG and PDF and the top ratios as CSV and LaTeX "
+                   "into DIR, for a paper (needs kaleido and a Chrome/Chromium).")
+@click.option("--overwrite", is_flag=True, help="--figures: replace files already in DIR.")
+def report_command(storage: str | None, dataset: str | None, output: str, figures: str | None,
+                   overwrite: bool) -> None:
     """Write one self-contained HTML report of the sweeps in the results store."""
     from analysis.report import write_report
 
+    if figures is not None:
+        from analysis.export import export_figures
+
+        written = export_figures(storage, figures, dataset=dataset, overwrite=overwrite)
+        click.echo(f"figures: {len(written)} files in {figures}")
+    elif overwrite:
+        raise click.UsageError("--overwrite belongs to --figures: add --figures DIR")
     click.echo(f"report: {write_report(storage, dataset=dataset, output=output)}")
 
 
@@ -74,7 +86,11 @@ def best_command(
 
     best = best_ratio(dataset, storage=storage, max_energy=max_energy)
     if as_json:
-        click.echo(json.dumps(best.model_dump(mode="json")))
+        from analysis.lab import lab_record
+
+        # With the provenance and compute of the sweep the best ratio comes from.
+        record = lab_record(storage, best.study)
+        click.echo(json.dumps({**best.model_dump(mode="json"), **record}))
         return
     # Names come from the store, untrusted: control characters are shown escaped.
     click.echo("\n".join(printable(line) for line in best.describe()))

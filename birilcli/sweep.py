@@ -44,6 +44,14 @@ from results.database import DB_ENV
     help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray).",
 )
 @click.option("--fresh", is_flag=True, help="Delete this sweep's old results and start over.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Change a spec field, e.g. --set train.epochs=5 --set search.num_trials=30 "
+    "(repeatable; validated like the file, stored in the study's spec).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option(
     "--report",
@@ -59,6 +67,7 @@ def sweep_command(
     name: str | None,
     address: str | None,
     fresh: bool,
+    overrides: tuple[str, ...],
     as_json: bool,
     report_file: str,
 ) -> None:
@@ -77,6 +86,7 @@ def sweep_command(
             address=address,
             fresh=fresh,
             progress=not as_json,
+            overrides=overrides,
         )
     report = None
     if report_file != "none":

@@ -16,6 +16,7 @@ when every node runs on this machine (the local multi-node cluster shares this d
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -171,7 +172,11 @@ def entrypoint(spec_file: str, storage: str, name: str | None) -> str:
 
 def runtime_env(wd: Path, db: str | None) -> dict[str, Any]:
     """The job's ``working_dir`` and environment; the database URL travels only here."""
+    from sweeps.provenance import GIT_STATE_ENV, git_state
+
     env = {"PYTHONUNBUFFERED": "1", **({DB_ENV: db} if db else {})}
+    # The staged code has no .git: the sweep's provenance gets this checkout's state.
+    env[GIT_STATE_ENV] = json.dumps(git_state())
     return {"working_dir": str(wd), "env_vars": env}
 
 

@@ -13,6 +13,10 @@ STUDY_ATTRS = {
     "sweep": "sweep name (the study is named <dataset>/<sweep>)",
     "spec": "the whole sweep spec as JSON (a resumed sweep must match it)",
     "results_dir": "the sweep's Ray Tune experiment folder",
+    "provenance": "code, packages and driver machine of the run that started it "
+    "(results.provenance)",
+    "resumed_on": "the records of resumes that ran on different code, oldest first",
+    "slots": "how many trials it ran at once (results.compute: utilization)",
 }
 
 # Per-sample validation energy of a trial's last reported epoch (``biril.energy``).
@@ -79,6 +83,9 @@ TRIAL_ATTRS = {
     "seconds": "training wall time, over restarts",
     "node_id": "Ray node it ran on",
     "gpu_ids": "GPUs Ray assigned it",
+    "hostname": "the machine it ran on",
+    "gpu_name": "its GPU's model (None on the CPU)",
+    "gpu_driver": "that GPU's NVIDIA driver version",
     "checkpoint": "its last checkpoint folder",
     **{key: "per validation sample, last epoch" for key in ENERGY_KEYS},
 }

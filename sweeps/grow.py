@@ -25,8 +25,9 @@ from optuna.trial import TrialState
 from .spec import SweepError, SweepSpec
 
 GROWABLE = ("search.num_trials", "search.confirm.seeds", "search.confirm.top_k")
-# Fields that say how this run ends, not what its trials measure: free to change.
-FREE = ("stop.",)
+# Top-level blocks that say how this run ends or is logged, not what its trials measure:
+# free to change (a spec stored before the block existed has none).
+FREE = ("stop", "logging")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Growth:
 def changes(old: dict | None, spec: SweepSpec) -> list[tuple[str, Any, Any]]:
     """Where the stored spec and this one differ in what the trials measure or how many
     there are (the ``FREE`` fields left out)."""
-    return [d for d in differences(old or {}, spec.to_store()) if not d[0].startswith(FREE)]
+    return [d for d in differences(old or {}, spec.to_store()) if d[0].split(".")[0] not in FREE]
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:

@@ -15,17 +15,20 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from results.compute import STUDY_SLOTS
 from results.database import display_url
 
 from . import budget
 from .confirm import Confirmation
 from .grow import changes, growth
+from .overrides import apply_overrides
+from .provenance import record as record_provenance
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
@@ -36,10 +39,12 @@ from .store import (
     resolve_store,
 )
 from .summary import SweepSummary, summarize
+from .trackers import check_installed
 
 ADDRESS_PATTERN = re.compile(r"^(auto|local|ray://[^\s/:]+(:\d+)?|[^\s/:]+:\d+)$")
 TUNE_ENV = {
-    # JSON and CSV results only: TensorBoard cannot log the per-epoch curve (a list).
+    # Tune's own TensorBoard logger would log the per-epoch curve (a list) and the GPU ids;
+    # the spec's trackers (sweeps.trackers) log the numbers alone.
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     # One snapshot per checkpoint is what makes resuming exact; not worth a warning.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
@@ -169,6 +174,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         tuner._local_tuner.get_run_config().stop = BudgetStopper()
         return tuner
 
+    slots = concurrency(spec)
     warm, skipped = warm_start_params(spec)
     if skipped:
         left_out = ", ".join(skipped)
@@ -190,6 +196,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         "sweep": spec.name,
         "spec": spec.to_store(),
         "results_dir": store.results_dir,
+        STUDY_SLOTS: slots,
     }.items():
         study.set_user_attr(key, value)
 
@@ -209,7 +216,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
             search_alg=searcher,
             scheduler=scheduler,
             num_samples=spec.num_trials,
-            max_concurrent_trials=concurrency(spec),
+            max_concurrent_trials=slots,
             reuse_actors=spec.resources.reuse_actors,
             trial_dirname_creator=trial_dirname,
         ),
@@ -249,20 +256,24 @@ def run_sweep(
     address: str | None = None,
     fresh: bool = False,
     progress: bool = True,
+    overrides: Sequence[str] = (),
 ) -> SweepSummary:
     """Run (or resume) a ratio sweep and return its summary.
 
     ``spec``: a ``SweepSpec``, a YAML path, a shipped spec name, or None (digits).
     ``storage``: results root (path or URI); ``db``: Optuna database URL; ``name``:
     sweep name (overrides the spec's); ``address``: Ray cluster to use (else
-    ``$RAY_ADDRESS``, else an embedded local Ray, shut down at the end).
+    ``$RAY_ADDRESS``, else an embedded local Ray, shut down at the end); ``overrides``:
+    ``PATH=VALUE`` changes to the spec (``sweeps.overrides``), recorded in its study.
     """
     started = time.perf_counter()
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
+    spec = apply_overrides(spec, overrides)
     if name is not None:
         spec = parse_spec({**spec.to_store(), "name": name}, source="--name")
     check_address(address)
+    check_installed(spec.logging)
     store = resolve_store(spec, storage, db)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_data(spec)
@@ -274,14 +285,20 @@ def run_sweep(
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from .progress import ProgressTable
+    from .tracker_loggers import tracker_callbacks
 
     table = ProgressTable(f"sweep {store.study_name}", spec.num_trials, spec.train.epochs)
     callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]
+    callbacks += tracker_callbacks(spec.logging, store.study_name, store.results_dir)
     started_ray = start_ray(address, log_to_driver=progress)
     budget.start(spec.stop.seconds)
     try:
         with tune_env():
-            build_tuner(spec, store, storage_obj, resume, callbacks).fit()
+            tuner = build_tuner(spec, store, storage_obj, resume, callbacks)
+            record_provenance(
+                optuna.load_study(study_name=store.study_name, storage=storage_obj), resume
+            )
+            tuner.fit()
     finally:
         table.close()
         if started_ray:

@@ -25,6 +25,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import unflatten_dict
 
+from results.provenance import TRIAL_HOST_KEYS
 from results.schema import CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS, VAL_ACC
 
 from . import budget
@@ -195,6 +196,7 @@ class RatioSearch(OptunaSearch):
             "seconds": result.get("seconds"),
             "node_id": result.get("node_id"),
             "gpu_ids": list(result.get("gpu_ids", [])),
+            **{key: result.get(key) for key in TRIAL_HOST_KEYS},
             "checkpoint": (
                 f"{self._results_dir}/trial_{trial_id}/{checkpoint_dir}"
                 if checkpoint_dir and trial_id

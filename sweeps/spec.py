@@ -49,6 +49,7 @@ NOT_SEARCHABLE = {
     "epochs": "early stopping and full runs count epochs against train.epochs",
     "device": "trials use the device Ray assigns them",
 }
+# Spec fields a resumed sweep may change.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -191,9 +192,17 @@ class Resources(_Model):
 
     @field_validator("gpus_per_trial")
     @classmethod
-    def _whole_or_fraction(cls, v: float) -> float:
-        if v > 1 and not float(v).is_integer():
-            raise ValueError(f"more than one GPU must be a whole number, got {v}")
+    def _one_gpu_at_most(cls, v: float) -> float:
+        # A trial trains on one device: a second GPU would be reserved and sit idle. Data
+        # parallelism is not offered because it would change what a trial measures (STDP's
+        # per-batch statistics and the batch each step sees) and a sweep is already parallel
+        # across trials, one per GPU.
+        if v > 1:
+            raise ValueError(
+                f"{v:g} GPUs per trial: a trial trains on one GPU (no data parallelism), so "
+                "the others would be reserved and sit idle; use gpus_per_trial: 1 (or a "
+                "fraction to pack trials) and let more trials run at once (max_concurrent)"
+            )
         return v
 
 
@@ -239,6 +248,35 @@ class Checkpoints(_Model):
     num_to_keep: int = Field(1, ge=1)
 
 
+class MLflowLogging(_Model):
+    """MLflow: one run per trial, in ``tracking_uri`` (default: a SQLite database,
+    ``mlflow.db`` in the sweep's results folder) under ``experiment`` (default: the study
+    name)."""
+
+    tracking_uri: str | None = None
+    experiment: str | None = None
+
+
+class WandbLogging(_Model):
+    """Weights & Biases: one run per trial in ``project`` (default ``<dataset>-<sweep>``),
+    grouped by ``group`` (default: the study name). Log in first (``wandb login``, or
+    ``WANDB_API_KEY``); ``WANDB_MODE=offline`` keeps the runs on disk."""
+
+    project: str | None = None
+    group: str | None = None
+
+
+class Logging(_Model):
+    """Experiment trackers (``sweeps.trackers``): TensorBoard files in every trial folder
+    unless ``tensorboard: false``; MLflow and W&B when their block is given (``{}`` for the
+    defaults) and their package is installed. Trackers change no result, so a resumed
+    sweep may change them."""
+
+    tensorboard: bool = True
+    mlflow: MLflowLogging | None = None
+    wandb: WandbLogging | None = None
+
+
 class SweepSpec(_Model):
     """A whole sweep. ``train`` holds ``biril.TrainConfig`` fields shared by every trial.
 
@@ -258,6 +296,7 @@ class SweepSpec(_Model):
     failure: Failure = Failure()
     checkpoint: Checkpoints = Checkpoints()
     stop: Stop = Stop()
+    logging: Logging = Logging()
 
     @field_validator("name")
     @classmethod

@@ -17,9 +17,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel
 
+from results.compute import Compute, study_compute
 from results.effect import ConfigEffect, stdp_effects
 from results.layout import split_study_name
 from results.pareto import non_dominated
+from results.provenance import ProvenanceView, provenance_view
 from results.ranking import Best, Standing, label, rank
 from results.ratios import PURE_STBP, ratio_key
 from results.runs import Run, run_of
@@ -72,6 +74,10 @@ class SweepSummary(BaseModel):
     pareto_front: list[EnergyPoint] | None = None
     stbp_baseline: EnergyPoint | None = None
     best_under_budget: EnergyPoint | None = None
+    # Which code and machines produced it (results.provenance), what it cost
+    # (results.compute); None for a study that predates recording them.
+    provenance: ProvenanceView | None = None
+    compute: Compute | None = None
 
     def render(self) -> str:
         """The human-readable end summary."""
@@ -100,6 +106,12 @@ class SweepSummary(BaseModel):
             )
         if self.pareto_front is not None:
             lines.extend(self._energy_lines())
+        if self.compute is not None:
+            lines.append(f"compute      {self.compute.describe()}")
+        if self.provenance is not None:
+            first, *rest = self.provenance.describe_lines()
+            lines.append(f"provenance   {first}")
+            lines.extend(f"             {line}" for line in rest)
         lines.append(f"results      {self.results_dir}")
         lines.append(f"optuna       {self.storage}  (study {self.study})")
         return "\n".join(lines)
@@ -217,6 +229,8 @@ def summarize(
         pareto_front=front,
         stbp_baseline=stbp,
         best_under_budget=under_budget,
+        provenance=provenance_view(study.user_attrs, trials),
+        compute=study_compute(study.user_attrs, trials),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import asdict
@@ -24,6 +25,8 @@ from ray import tune
 
 from biril import EpochMetrics, TrainConfig, train
 from results.schema import CURVE_KEYS, PROBE_KEYS
+
+from .provenance import gpu_driver
 
 STATE_FILE = "trial_state.json"  # curve and wall time so far, kept beside checkpoint.pt
 
@@ -58,6 +61,16 @@ def pin(device: str, cpus_per_trial: float, gpus_per_trial: float) -> None:
     torch.set_num_threads(max(1, int(cpus_per_trial)))
     if device.startswith("cuda") and 0 < gpus_per_trial < 1:
         torch.cuda.set_per_process_memory_fraction(gpus_per_trial, 0)
+
+
+def host(device: str) -> dict[str, str | None]:
+    """Where the trial runs, for the sweep's provenance: machine, GPU model and driver."""
+    on_gpu = device.startswith("cuda")
+    return {
+        "hostname": socket.gethostname(),
+        "gpu_name": torch.cuda.get_device_name(device) if on_gpu else None,
+        "gpu_driver": gpu_driver() if on_gpu else None,
+    }
 
 
 def restore(workdir: Path) -> tuple[dict[str, Any], str | None]:
@@ -126,6 +139,7 @@ def train_trial(config: dict[str, Any]) -> None:
         "epochs_planned": base["train"]["epochs"],
         "node_id": ray.get_runtime_context().get_node_id(),
         "gpu_ids": gpu_ids,
+        **host(device),
     }
     workdir = Path(tempfile.mkdtemp(prefix="biril-trial-"))
     try:

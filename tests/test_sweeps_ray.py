@@ -245,7 +245,11 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
         best_command, ["--dataset", "digits", "--storage", str(tmp_path), "--json"]
     )
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output) == best.model_dump(mode="json")
+    answer = json.loads(out.output)
+    # With the sweep's provenance and compute, the same as its summary's.
+    assert answer.pop("provenance") == summary.provenance.model_dump(mode="json")
+    assert answer.pop("compute") == summary.compute.model_dump(mode="json")
+    assert answer == best.model_dump(mode="json")
     page = analysis.write_report(str(tmp_path), output=tmp_path / "r.html").read_text()
     low, high = best.ci
     assert (

@@ -83,7 +83,8 @@ def test_a_spec_file_path_loads(tmp_path):
         ({"train": {"epochs": "many"}}, "train.epochs: Input should be a valid integer"),
         ({"train": {"ratio": "1:8:3"}}, "train: 'ratio' cannot be set here"),
         ({"train": {"device": "cuda:1"}}, "trials use the GPU Ray assigns"),
-        ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial: more than one GPU"),
+        ({"resources": {"gpus_per_trial": 1.5}}, "resources.gpus_per_trial: 1.5 GPUs per trial"),
+        ({"resources": {"gpus_per_trial": 2}}, "the others would be reserved and sit idle"),
         ({"resources": {"cpus_per_trial": 0}}, "resources.cpus_per_trial: must be > 0"),
         ({"search": {"warm_start": ["1:x:3"]}}, "search.warm_start: entry 0 ('1:x:3')"),
         (
