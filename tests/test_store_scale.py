@@ -231,10 +231,12 @@ def test_report_says_what_it_left_out(store, tmp_path, monkeypatch):
     assert (f"Surface fitted on per-ratio means (seeds pooled) of a stratified subset of "
             f"{len(fracs):,} runs: 60 of {n_ratios:,} ratios") in page
     assert f"Importances are shown for 1 of the {len(names)} sweeps" in page
-    surface = page[page.index('id="surface-digits"'):page.index('id="energy-surface-digits"')]
-    drawn = re.findall(r'"name":"(?:full runs|stopped early|failed / unfinished) \((\d+) drawn',
-                       surface)
-    assert sum(map(int, drawn)) == 80
+    pattern = r'"name":"(?:full runs|stopped early|failed / unfinished) \((\d+) drawn'
+    surface = page[page.index('id="surface-digits"'):page.index('id="probe-surface-digits"')]
+    assert sum(map(int, re.findall(pattern, surface))) == 80
+    # The probe's figure draws the same 80 beside accuracy and beside the probe.
+    probe = page[page.index('id="probe-surface-digits"'):page.index('id="energy-surface-digits"')]
+    assert sum(map(int, re.findall(pattern, probe))) == 2 * 80
     # Every curve is in the CSV beside the page, linked from it.
     curves = pd.read_csv(tmp_path / "r-curves.csv")
     every = sum(len(t.user_attrs.get("curve", [])) for n in names for t in optuna_trials(url, n))
