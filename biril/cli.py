@@ -200,7 +200,7 @@ def _print_summary(console, config, result) -> None:
 @click.option("--preset", "presets", multiple=True, help="small | mnist | paper18 (repeatable).")
 @click.option(
     "--only", "sections", multiple=True,
-    help="neuron | step | stdp | sweep | memory | store (repeatable).",
+    help="neuron | step | stdp | sweep | memory | store | profile (repeatable).",
 )
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--time-steps", default=4, show_default=True)

@@ -25,7 +25,8 @@ from results.database import display_url
 from results.schema import VAL_ACC
 
 from .confirm import Confirmation
-from .spec import SweepError, SweepSpec, load_spec, parse_spec
+from .packing import Packing, PackingError, resolve_packing
+from .spec import SWEEP_OWNED, SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
     find_study,
@@ -116,7 +117,7 @@ def start_ray(address: str | None, log_to_driver: bool) -> bool:
     return True
 
 
-def concurrency(spec: SweepSpec) -> int:
+def concurrency(spec: SweepSpec, gpus_per_trial: float) -> int:
     """Trials at once: the spec's limit, else as many as the cluster's resources hold."""
     import ray
 
@@ -124,12 +125,54 @@ def concurrency(spec: SweepSpec) -> int:
         return spec.resources.max_concurrent
     res = ray.cluster_resources()
     fits = [res.get("CPU", 1) / spec.resources.cpus_per_trial]
-    if spec.resources.gpus_per_trial > 0:
-        fits.append(res.get("GPU", 0) / spec.resources.gpus_per_trial)
+    if gpus_per_trial > 0:
+        fits.append(res.get("GPU", 0) / gpus_per_trial)
     return max(1, int(min(fits) + 1e-9))
 
 
-def param_space(spec: SweepSpec) -> dict:
+def gpus_per_trial(spec: SweepSpec, packing: Packing | None) -> float:
+    """The spec's GPUs per trial, or the measured packing's where the spec says ``auto``."""
+    return packing.gpus_per_trial if packing is not None else spec.resources.gpus_per_trial
+
+
+def plan_packing(spec: SweepSpec, study, address: str | None) -> Packing | None:
+    """``gpus_per_trial: auto``: the packing recorded when the sweep started, else a probe.
+
+    A resumed sweep keeps the packing it started with. The probe measures this machine's
+    GPU, so a sweep sent to a cluster (``--address``, ``$RAY_ADDRESS``) is refused: the
+    cluster's GPUs may differ.
+    """
+    if spec.resources.gpus_per_trial != "auto":
+        return None
+    if study is not None and "packing" in study.user_attrs:
+        return Packing.model_validate(study.user_attrs["packing"])
+    if address is not None or os.environ.get("RAY_ADDRESS"):
+        raise PackingError(
+            "resources.gpus_per_trial: auto probes this machine's GPU, not a cluster's: "
+            "give a number (e.g. 0.25), or run the sweep on the GPU machine itself"
+        )
+    packing = resolve_packing(
+        spec.train.model_dump(mode="json", exclude=set(SWEEP_OWNED)),
+        os.cpu_count() or 1,
+        spec.resources.cpus_per_trial,
+        steps_per_epoch(spec),
+    )
+    print(f"resources.gpus_per_trial: auto -> {packing.gpus_per_trial:g} "
+          f"({packing.reason})", file=sys.stderr)
+    return packing
+
+
+def steps_per_epoch(spec: SweepSpec) -> int:
+    """Training steps in one epoch of the spec's dataset (the trainer's split of it)."""
+    from biril.datasets import REGISTRY, data_root
+    from biril.datasets.inventory import counts
+
+    train = spec.train
+    n = counts(REGISTRY[train.dataset], data_root(train.data_root), train.val_fraction)
+    return -(-n["n_train"] // train.batch_size)
+
+
+def param_space(spec: SweepSpec, gpus_per_trial: float) -> dict:
     """What every trial shares: the trainer settings and its resources."""
     train = spec.train.model_dump(mode="json", exclude={"ratio", "output_dir", "resume_from"})
     if train["data_root"] is not None:
@@ -139,12 +182,19 @@ def param_space(spec: SweepSpec) -> dict:
         "base": {
             "train": train,
             "cpus_per_trial": spec.resources.cpus_per_trial,
-            "gpus_per_trial": spec.resources.gpus_per_trial,
+            "gpus_per_trial": gpus_per_trial,
         }
     }
 
 
-def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks: list):
+def build_tuner(
+    spec: SweepSpec,
+    store: Store,
+    storage,
+    resume: bool,
+    callbacks: list,
+    packing: Packing | None = None,
+):
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
@@ -153,13 +203,13 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
     from .space import warm_start_params
     from .trainable import train_trial, trial_dirname
 
+    gpus = gpus_per_trial(spec, packing)
     trainable = tune.with_resources(
-        train_trial,
-        {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+        train_trial, {"cpu": spec.resources.cpus_per_trial, "gpu": gpus}
     )
     if resume:
         tuner = tune.Tuner.restore(
-            store.results_dir, trainable, resume_errored=True, param_space=param_space(spec)
+            store.results_dir, trainable, resume_errored=True, param_space=param_space(spec, gpus)
         )
         # The run config comes back from the pickle; the progress display is this run's.
         tuner._local_tuner.get_run_config().callbacks = callbacks
@@ -180,6 +230,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         "sweep": spec.name,
         "spec": spec.to_store(),
         "results_dir": store.results_dir,
+        **({"packing": packing.model_dump(mode="json")} if packing else {}),
     }.items():
         study.set_user_attr(key, value)
 
@@ -196,12 +247,12 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         scheduler = FIFOScheduler()
     return tune.Tuner(
         trainable,
-        param_space=param_space(spec),
+        param_space=param_space(spec, gpus),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
             num_samples=spec.num_trials,
-            max_concurrent_trials=concurrency(spec),
+            max_concurrent_trials=concurrency(spec, gpus),
             reuse_actors=spec.resources.reuse_actors,
             trial_dirname_creator=trial_dirname,
         ),
@@ -259,6 +310,9 @@ def run_sweep(
         check_data(spec)
     storage_obj = open_storage(store.db_url)
     resume = prepare_study(store, spec, storage_obj, fresh)
+    packing = plan_packing(
+        spec, find_study(storage_obj, store.study_name) if resume else None, address
+    )
 
     import ray
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -270,7 +324,7 @@ def run_sweep(
     started_ray = start_ray(address, log_to_driver=progress)
     try:
         with tune_env():
-            build_tuner(spec, store, storage_obj, resume, callbacks).fit()
+            build_tuner(spec, store, storage_obj, resume, callbacks, packing).fit()
     finally:
         table.close()
         if started_ray:

@@ -169,14 +169,19 @@ class Resources(_Model):
     """What each trial actor holds; Ray packs fractional GPUs onto one device."""
 
     cpus_per_trial: float = Field(1.0, gt=0.0)
-    gpus_per_trial: float = Field(0.0, ge=0.0)
+    # auto: a short probe on this machine's GPU picks the trials per GPU (sweeps.packing).
+    gpus_per_trial: float | Literal["auto"] = 0.0
     max_concurrent: int | None = Field(None, ge=1)
     # A new trial actor costs seconds (a process importing torch); reusing one, ~0.1 s.
     reuse_actors: bool = True
 
-    @field_validator("gpus_per_trial")
+    @field_validator("gpus_per_trial", mode="before")
     @classmethod
-    def _whole_or_fraction(cls, v: float) -> float:
+    def _whole_or_fraction(cls, v: Any) -> float | str:
+        if v == "auto":
+            return v
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ValueError(f"expected a number of GPUs >= 0 or 'auto', got {v!r}")
         if v > 1 and not float(v).is_integer():
             raise ValueError(f"more than one GPU must be a whole number, got {v}")
         return v

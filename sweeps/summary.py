@@ -25,6 +25,7 @@ from results.ratios import PURE_STBP, ratio_key
 from results.runs import Run, run_of
 
 from .confirm import Confirmation
+from .packing import Packing
 
 # The budget the summary compares pure STBP against, as a share of its energy.
 BUDGET_SHARE = 0.8
@@ -66,6 +67,8 @@ class SweepSummary(BaseModel):
     pareto_front: list[EnergyPoint] | None = None
     stbp_baseline: EnergyPoint | None = None
     best_under_budget: EnergyPoint | None = None
+    # resources.gpus_per_trial: auto only: the packing the probe chose, with its figures.
+    packing: Packing | None = None
 
     def render(self) -> str:
         """The human-readable end summary."""
@@ -86,6 +89,9 @@ class SweepSummary(BaseModel):
             )
         if self.pareto_front is not None:
             lines.extend(self._energy_lines())
+        if self.packing is not None:
+            lines.append(f"packing      gpus_per_trial {self.packing.gpus_per_trial:g}: "
+                         f"{self.packing.reason}")
         lines.append(f"results      {self.results_dir}")
         lines.append(f"optuna       {self.storage}  (study {self.study})")
         return "\n".join(lines)
@@ -197,6 +203,7 @@ def summarize(
         pareto_front=front,
         stbp_baseline=stbp,
         best_under_budget=under_budget,
+        packing=study.user_attrs.get("packing"),
     )
 
 
