@@ -40,11 +40,12 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .capture import capture
 from .config import ConfigError, TrainConfig, device_name
 from .flops import achieved, count_flops, device_peak, step_precision
 from .models import PRESETS, build_model
 from .plasticity import STDPParams, stdp_delta
-from .profile import profile_calls
+from .profile import profile_calls, stdp_scope
 from .schedule import MODES, Mode
 from .trainer import BIRILStep, resolve_device
 
@@ -76,6 +77,9 @@ class BenchOptions(BaseModel):
     amp: bool = False
     compact_spikes: bool = False
     compile_neurons: bool = False
+    # compile: the step section also times each mode with the network captured
+    # (biril.capture), against the eager step in the same run.
+    capture: Literal["none", "compile"] = "none"
     # The STDP comparison's batch: SpikingJelly's learner builds [B, C_out, C_in, H, W]
     # temporaries per conv, so its batch is a separate knob.
     stdp_batch: int = Field(64, ge=2)
@@ -250,6 +254,8 @@ def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bo
     contenders: dict[str, Callable[[], object]] = {
         m.value: (lambda m=m: step(x, y, m)) for m in MODES
     }
+    if opts.capture != "none":
+        contenders.update(captured_steps(model, config, x, y, opts.capture, device))
     if with_sj:
         from .bench_spikingjelly import SJSpikingResNet, SJSTBPStep
 
@@ -263,9 +269,14 @@ def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bo
     # Ours in the precision of ``opts.amp``; SpikingJelly always runs float32.
     peaks = {name: device_peak(device, step_precision(device, opts.amp and name != SJ_STBP))
              for name in contenders}
+    # A captured step does the eager step's FLOPs (the counter cannot see compiled kernels).
+    counts = {name: count_flops(fn) for name, fn in contenders.items() if "+" not in name}
     flops = {
-        name: {**achieved(count_flops(fn), med[name], peaks[name][0]), "peak": peaks[name][1]}
-        for name, fn in contenders.items()
+        name: {
+            **achieved(counts[name.split("+")[0]], med[name], peaks[name][0]),
+            "peak": peaks[name][1],
+        }
+        for name in contenders
     }
     ratios = {
         "stdp_stbp_over_stbp": med[Mode.STDP_STBP.value] / med[Mode.STBP.value],
@@ -273,12 +284,27 @@ def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bo
     }
     if with_sj:
         ratios["speedup_vs_spikingjelly"] = med[SJ_STBP] / med[Mode.STBP.value]
+    if opts.capture != "none":
+        ratios["capture_speedup"] = {
+            m.value: med[m.value] / med[f"{m.value}+{opts.capture}"] for m in MODES
+        }
     return {
         "median_s": med,
         "samples_per_s": {k: opts.batch_size / v for k, v in med.items()},
         "flops": flops,
         **ratios,
     }
+
+
+def captured_steps(model, config: TrainConfig, x, y, how: str, device: torch.device) -> dict:
+    """Each mode's step on a captured copy of ``model``, compiled before any timing."""
+    import copy
+
+    twin = capture(copy.deepcopy(model), how, device)
+    step = BIRILStep(twin, config, total_steps=10_000)
+    for m in MODES:
+        step(x, y, m)  # the compilation of this kind of step is not what a step costs
+    return {f"{m.value}+{how}": (lambda m=m: step(x, y, m)) for m in MODES}
 
 
 # ------------------------------------------------------------------------------ 3. stdp
@@ -359,6 +385,7 @@ def bench_profile(opts: BenchOptions, device: torch.device) -> dict:
         torch.manual_seed(0)
         model = our_model(preset, opts, device)
         step = BIRILStep(model, train_config(preset, opts), total_steps=10_000)
+        step.apply_stdp = stdp_scope(step.apply_stdp)  # its operators count as "STDP update"
         x, y = batch(preset, opts, device)
         out[preset] = {mode.value: profile_mode(step, x, y, mode, opts) for mode in MODES}
     return out
@@ -669,7 +696,7 @@ def profile_tables(preset: str, modes: dict) -> list:
         for kind, ms in prof["kinds_ms"].items():
             t.add_row(f"[bold]{kind}[/bold]", "", f"{ms:.2f}", f"{ms / prof['total_ms']:.1%}")
         for row in prof["kernels"]:
-            t.add_row(row["name"][:70], str(row["calls"]), f"{row['self_ms']:.2f}",
+            t.add_row(row["name"][:70], f"{row['calls']:g}", f"{row['self_ms']:.2f}",
                       f"{row['share']:.1%}")
         tables.append(t)
     return tables

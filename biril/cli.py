@@ -226,6 +226,11 @@ def _print_summary(console, config, result) -> None:
 @click.option("--amp", is_flag=True, help="Our network under bf16 autocast (SpikingJelly: fp32).")
 @click.option("--compact-spikes", is_flag=True, help="Our spikes saved for backward as bool.")
 @click.option("--compile-neurons", is_flag=True, help="torch.compile the IF time scans.")
+@click.option(
+    "--capture", default="none", show_default=True,
+    help="none | compile: also time each mode with the network compiled (biril.capture).",
+)
+@click.option("--profile-steps", default=3, show_default=True, help="Steps profiled per mode.")
 @click.option("--stdp-batch", default=64, show_default=True, help="Batch of the conv STDP test.")
 @click.option("--stdp-reps", default=3, show_default=True)
 @click.option("--sweep-trials", default=8, show_default=True)

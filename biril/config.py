@@ -111,6 +111,10 @@ class TrainConfig(BaseModel):
     # Spikes kept for backward as booleans (1 byte, not 4): less memory, two extra passes.
     compact_spikes: bool = False
     compile_neurons: bool = False
+    # Whole-step capture (biril.capture): none, or compile (torch.compile of the network's
+    # forward and backward; CUDA graphs on CUDA). Same maths; compiled kernels round
+    # differently, so runs agree to float rounding, not bit for bit.
+    capture: Literal["none", "compile"] = "none"
     output_dir: str | None = None
     resume_from: str | None = None
     # Replace a checkpoint already in output_dir (else that is refused: it may be a finished run).

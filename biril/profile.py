@@ -1,11 +1,12 @@
 """Where a training step's time goes: ``torch.profiler`` per kernel, grouped by kind.
 
 Measure before changing: the step's cost split by operator (CPU) and kernel (CUDA),
-each with its calls and self time, and the same self time summed into a few kinds
-(convolutions, batch norm, the neuron's scan, STDP's ranking, copies and layout changes,
-the optimizer, ...) so a table of dozens of rows still says in one line what dominates.
-Self time counts each operator's own work once (a conv's time is not counted again in
-the module that called it), so the shares add up to the profiled total.
+each with its calls and self time, and the same self time summed into a few kinds so a
+table of dozens of rows still says in one line what dominates. An operator run inside a
+labelled scope counts for the scope (the STDP update, the optimizer, the IF neuron's
+scan), since those are the parts one would change; the others count by what they are
+(convolutions, batch norm, ranking, copies and layout changes, ...). Self time counts
+each operator's own work once, so the kinds add up to the profiled total.
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
+# The label ``profile_calls`` callers put around the STDP update (``stdp_scope``).
+STDP_SCOPE = "biril::stdp_update"
+# (kind, prefixes of an enclosing scope's name), innermost scope first wins.
+SCOPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("STDP update", (STDP_SCOPE,)),
+    ("optimizer", ("Optimizer.step", "Optimizer.zero_grad")),
+    ("IF neuron", ("IFSequence", "SigmoidSpike")),
+)
 # (kind, substrings of an operator or kernel name); the first kind that matches wins, so
 # the specific ones come first. Names are torch's ATen operators on the CPU and cuDNN /
 # cuBLAS / Triton / ATen kernels on CUDA.
@@ -39,6 +48,26 @@ def kind_of(name: str) -> str:
     return "element-wise/other"
 
 
+def scope_of(event) -> str | None:
+    """The labelled scope an event ran in (itself included), innermost first; else None."""
+    while event is not None:
+        for kind, prefixes in SCOPES:
+            if event.name.startswith(prefixes):
+                return kind
+        event = event.cpu_parent
+    return None
+
+
+def stdp_scope(fn: Callable) -> Callable:
+    """``fn`` run inside the ``STDP update`` scope (wrap ``BIRILStep.apply_stdp`` in it)."""
+
+    def scoped(*args, **kwargs):
+        with record_function(STDP_SCOPE):
+            return fn(*args, **kwargs)
+
+    return scoped
+
+
 def profile_calls(fn: Callable[[], object], device: torch.device, calls: int = 3) -> dict:
     """Profile ``calls`` calls of ``fn`` (after one untimed call); per-kernel rows and kinds.
 
@@ -53,18 +82,24 @@ def profile_calls(fn: Callable[[], object], device: torch.device, calls: int = 3
             fn()
         if cuda:
             torch.cuda.synchronize(device)
-    rows = []
-    for event in prof.key_averages():
-        self_us = event.self_device_time_total if cuda else event.self_cpu_time_total
-        if self_us > 0 and (not cuda or event.device_type.name == "CUDA"):
-            rows.append({"name": event.key, "calls": event.count // calls,
-                         "self_ms": self_us / 1e3 / calls})
-    rows.sort(key=lambda r: r["self_ms"], reverse=True)
-    total = sum(r["self_ms"] for r in rows)
+    by_name: dict[str, dict] = {}
     kinds: dict[str, float] = {}
+    for event in prof.events():
+        if cuda != (event.device_type.name == "CUDA"):
+            continue
+        ms = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e3 / calls
+        if ms <= 0:
+            continue
+        row = by_name.setdefault(event.name, {"name": event.name, "calls": 0, "self_ms": 0.0})
+        row["calls"] += 1
+        row["self_ms"] += ms
+        kind = scope_of(event) or kind_of(event.name)
+        kinds[kind] = kinds.get(kind, 0.0) + ms
+    rows = sorted(by_name.values(), key=lambda r: r["self_ms"], reverse=True)
+    total = sum(r["self_ms"] for r in rows)
     for r in rows:
+        r["calls"] = r["calls"] / calls
         r["share"] = r["self_ms"] / total if total else 0.0
-        kinds[kind_of(r["name"])] = kinds.get(kind_of(r["name"]), 0.0) + r["self_ms"]
     return {
         "clock": "self CUDA time" if cuda else "self CPU time",
         "total_ms": total,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .capture import capture
 from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
@@ -325,7 +326,9 @@ def build_for(config: TrainConfig, splits: DatasetSplits, device: torch.device):
         stdp_linear=config.stdp_linear,
     )
     model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if config.channels_last else model
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return capture(model, config.capture, device)
 
 
 def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from biril.profile import kind_of, profile_calls
+from biril.profile import STDP_SCOPE, kind_of, profile_calls, stdp_scope
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,25 @@ def test_rows_are_per_call_and_shares_add_up():
     assert sum(prof["kinds_ms"].values()) == pytest.approx(prof["total_ms"])
     assert prof["kinds_ms"]["matmul"] >= rows["aten::mm"]["self_ms"]
     assert prof["clock"] == "self CPU time"
+
+
+def test_operators_in_a_labelled_scope_count_for_the_scope():
+    a = torch.randn(64, 64)
+    weight = torch.nn.Parameter(torch.randn(64))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+
+    def update():
+        (a @ a).topk(3)
+
+    def step():
+        stdp_scope(update)()
+        (a @ a).sum()  # outside every scope: a matmul and a reduction
+        weight.grad = torch.ones(64)
+        optimizer.step()
+
+    prof = profile_calls(step, torch.device("cpu"), calls=2)
+    kinds = prof["kinds_ms"]
+    assert {"STDP update", "optimizer", "matmul", "reduction"} <= set(kinds)
+    assert "ranking (topk/sort)" not in kinds  # the only topk ran inside the STDP scope
+    names = {r["name"] for r in prof["kernels"]}
+    assert "aten::topk" in names and STDP_SCOPE in names
