@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -83,8 +84,11 @@ def packing(args: argparse.Namespace) -> dict:
         n_train = len(split_indices(MNIST_POOL, 0.1, 0)[0]) if info.name == "mnist" else None
     steps_per_epoch = -(-n_train // 64) if n_train else None
     device = "cuda" if args.device.startswith("cuda") else "cpu"
+    # Each trial gets its share of this machine's cores, as a sweep would pin them.
+    cores = os.cpu_count() or 1
     chosen = choose_packing(
-        lambda k: probe_trials(train, k, steps_per_epoch, device), args.packing_max
+        lambda k: probe_trials(train, k, steps_per_epoch, device, max(1, cores // k)),
+        args.packing_max,
     )
     return {"preset": info.preset, "steps_per_epoch": steps_per_epoch,
             **chosen.model_dump(mode="json")}

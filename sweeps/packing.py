@@ -61,7 +61,8 @@ def choose_packing(
 ) -> Packing:
     """Double the trials per GPU while it pays; the packing of the most steps per second.
 
-    ``probe(k)`` measures ``k`` trials side by side; ``max_trials`` is what the CPUs hold.
+    ``probe(k)`` measures ``k`` trials side by side; ``max_trials``: the most to try (what
+    the CPUs hold at ``cpus_per_trial``, or a cap).
     """
     points: list[ProbePoint] = []
     best: ProbePoint | None = None
@@ -86,7 +87,7 @@ def choose_packing(
     if not last.fits:
         why = f"{last.trials} did not fit ({last.reason})"
     elif last.trials * 2 > max_trials and last is best:
-        why = f"the CPUs hold no more (cpus_per_trial allows {max_trials})"
+        why = f"no more than {max_trials} allowed (the CPUs per trial, or the probe's cap)"
     else:
         why = f"{last.trials} gained less than {MIN_GAIN - 1:.0%} more steps per second"
     return Packing(
@@ -120,19 +121,29 @@ def resolve_packing(
         )
     max_trials = max(1, min(MAX_TRIALS_PER_GPU, int(cpus / cpus_per_trial + 1e-9)))
     name = torch.cuda.get_device_name(0)
-    return choose_packing(lambda k: probe_trials(train, k, steps_per_epoch), max_trials, name)
+    threads = max(1, int(cpus_per_trial))
+    return choose_packing(
+        lambda k: probe_trials(train, k, steps_per_epoch, threads=threads), max_trials, name
+    )
 
 
 def probe_trials(
-    train: dict, trials: int, steps_per_epoch: int | None, device: str = "cuda"
+    train: dict,
+    trials: int,
+    steps_per_epoch: int | None,
+    device: str = "cuda",
+    threads: int = 1,
 ) -> ProbePoint:
     """Run ``trials`` processes of the trial's training steps at once on GPU 0 (or the CPU).
 
     Each warms up, says it is ready, and waits; once all are ready they are released
     together, so the timed steps overlap. Throughput counts the slowest trial's time.
     The CPU (``device="cpu"``) is for checking the probe itself: no memory is measured.
+    ``threads``: each trial's CPU threads, as a sweep pins them (``cpus_per_trial``).
     """
-    args = json.dumps({"train": train, "fraction": 1 / trials, "device": device})
+    args = json.dumps(
+        {"train": train, "fraction": 1 / trials, "device": device, "threads": threads}
+    )
     code = "import sys; from sweeps.packing import probe_child; probe_child(sys.argv[1])"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0")}
     procs = [
@@ -191,10 +202,9 @@ def probe_child(arg: str) -> None:
     cuda = args["device"] == "cuda"
     device = torch.device("cuda:0" if cuda else "cpu")
     config = TrainConfig(**{**args["train"], "device": str(device)})
+    torch.set_num_threads(args["threads"])
     if cuda:
         torch.cuda.set_per_process_memory_fraction(args["fraction"], 0)
-    else:
-        torch.set_num_threads(1)
     info = REGISTRY[config.dataset]
     T = config.time_steps or info.time_steps
     model = build_model(

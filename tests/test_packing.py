@@ -55,7 +55,7 @@ def test_the_cpus_cap_the_trials_per_gpu():
     asked = []
     p = choose_packing(fake_probe({1: 10.0, 2: 19.0, 4: 36.0}, asked), max_trials=3)
     assert asked == [1, 2]
-    assert p.trials_per_gpu == 2 and "cpus_per_trial allows 3" in p.reason
+    assert p.trials_per_gpu == 2 and "no more than 3 allowed" in p.reason
 
 
 def test_one_trial_that_does_not_fit_is_an_error_saying_what_to_do():
