@@ -104,12 +104,16 @@ class PackingError(SweepError):
 
 
 def resolve_packing(
-    train: dict, cpus: float, cpus_per_trial: float, steps_per_epoch: int | None
+    train: dict,
+    cpus: float,
+    cpus_per_trial: float,
+    steps_per_epoch: Callable[[], int | None],
 ) -> Packing:
     """The packing for ``gpus_per_trial: auto`` on this machine.
 
     Without a CUDA device there is nothing to pack: trials run on the CPU (0 GPUs each),
-    and the packing says so.
+    and the packing says so. ``steps_per_epoch`` is asked only when there is a GPU to
+    probe (counting a dataset may mean reading it).
     """
     import torch
 
@@ -122,8 +126,9 @@ def resolve_packing(
     max_trials = max(1, min(MAX_TRIALS_PER_GPU, int(cpus / cpus_per_trial + 1e-9)))
     name = torch.cuda.get_device_name(0)
     threads = max(1, int(cpus_per_trial))
+    steps = steps_per_epoch()
     return choose_packing(
-        lambda k: probe_trials(train, k, steps_per_epoch, threads=threads), max_trials, name
+        lambda k: probe_trials(train, k, steps, threads=threads), max_trials, name
     )
 
 

@@ -155,7 +155,7 @@ def plan_packing(spec: SweepSpec, study, address: str | None) -> Packing | None:
         spec.train.model_dump(mode="json", exclude=set(SWEEP_OWNED)),
         os.cpu_count() or 1,
         spec.resources.cpus_per_trial,
-        steps_per_epoch(spec),
+        lambda: steps_per_epoch(spec),
     )
     print(f"resources.gpus_per_trial: auto -> {packing.gpus_per_trial:g} "
           f"({packing.reason})", file=sys.stderr)

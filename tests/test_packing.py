@@ -72,13 +72,19 @@ def test_the_spec_takes_auto_or_a_number_and_names_the_field_otherwise():
         parse_spec({"resources": {"gpus_per_trial": -1}})
 
 
-def test_without_cuda_auto_means_no_gpu_and_says_so(monkeypatch):
+def test_without_cuda_auto_means_no_gpu_and_says_so(monkeypatch, capsys):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    p = resolve_packing({}, cpus=2, cpus_per_trial=1, steps_per_epoch=10)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    p = resolve_packing({}, cpus=2, cpus_per_trial=1, steps_per_epoch=lambda: pytest.fail())
     assert p.gpus_per_trial == 0 and p.probe == []
     assert "no CUDA device" in p.reason
+    spec = parse_spec({"resources": {"gpus_per_trial": "auto"}})
+    assert runner.plan_packing(spec, None, None).gpus_per_trial == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["resources.gpus_per_trial: auto -> 0 (no CUDA device on this machine: "
+                   "auto means 0 GPUs, trials run on the CPU)"]
 
 
 def test_a_resumed_sweep_keeps_its_packing_and_a_cluster_is_refused(monkeypatch):
