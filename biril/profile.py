@@ -71,8 +71,8 @@ def stdp_scope(fn: Callable) -> Callable:
 def profile_calls(fn: Callable[[], object], device: torch.device, calls: int = 3) -> dict:
     """Profile ``calls`` calls of ``fn`` (after one untimed call); per-kernel rows and kinds.
 
-    On CUDA the rows are the device's kernels (self CUDA time), on the CPU the operators
-    (self CPU time). Times are per call of ``fn``, in milliseconds.
+    On CUDA the rows are the device's kernels (their time on the GPU), on the CPU the
+    operators (self CPU time). Times are per call of ``fn``, in milliseconds.
     """
     fn()  # caches, lazy state, cuDNN's algorithm search: not what a step costs
     cuda = device.type == "cuda"
@@ -82,26 +82,41 @@ def profile_calls(fn: Callable[[], object], device: torch.device, calls: int = 3
             fn()
         if cuda:
             torch.cuda.synchronize(device)
+    return tally(prof.events(), cuda, calls)
+
+
+def tally(events, cuda: bool, calls: int) -> dict:
+    """Rows by operator or kernel name, and kinds, from the profiler's host-side events.
+
+    Every kernel is counted with the operator that launched it (the profiler links them),
+    so a kernel gets its kind from that operator's scope or name: the operator names
+    (``aten::cudnn_convolution``) say more than the kernels' (``sm90_xmma_…``).
+    """
     by_name: dict[str, dict] = {}
     kinds: dict[str, float] = {}
-    for event in prof.events():
-        if cuda != (event.device_type.name == "CUDA"):
+    for event in events:
+        if event.device_type.name != "CPU" or event.is_async:
             continue
-        ms = (event.self_device_time_total if cuda else event.self_cpu_time_total) / 1e3 / calls
-        if ms <= 0:
-            continue
-        row = by_name.setdefault(event.name, {"name": event.name, "calls": 0, "self_ms": 0.0})
-        row["calls"] += 1
-        row["self_ms"] += ms
+        if cuda:
+            pieces = [(k.name, k.duration) for k in event.kernels]
+        else:
+            pieces = [(event.name, event.self_cpu_time_total)]
         kind = scope_of(event) or kind_of(event.name)
-        kinds[kind] = kinds.get(kind, 0.0) + ms
+        for name, us in pieces:
+            if us <= 0:
+                continue
+            ms = us / 1e3 / calls
+            row = by_name.setdefault(name, {"name": name, "calls": 0, "self_ms": 0.0})
+            row["calls"] += 1
+            row["self_ms"] += ms
+            kinds[kind] = kinds.get(kind, 0.0) + ms
     rows = sorted(by_name.values(), key=lambda r: r["self_ms"], reverse=True)
     total = sum(r["self_ms"] for r in rows)
     for r in rows:
         r["calls"] = r["calls"] / calls
         r["share"] = r["self_ms"] / total if total else 0.0
     return {
-        "clock": "self CUDA time" if cuda else "self CPU time",
+        "clock": "CUDA kernel time" if cuda else "self CPU time",
         "total_ms": total,
         "kinds_ms": dict(sorted(kinds.items(), key=lambda kv: kv[1], reverse=True)),
         "kernels": rows,

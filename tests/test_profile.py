@@ -1,9 +1,11 @@
 """``biril.profile``: per-kernel rows, per-call figures, kinds that add up."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
-from biril.profile import STDP_SCOPE, kind_of, profile_calls, stdp_scope
+from biril.profile import STDP_SCOPE, kind_of, profile_calls, stdp_scope, tally
 
 
 @pytest.mark.parametrize(
@@ -60,3 +62,31 @@ def test_operators_in_a_labelled_scope_count_for_the_scope():
     assert "ranking (topk/sort)" not in kinds  # the only topk ran inside the STDP scope
     names = {r["name"] for r in prof["kernels"]}
     assert "aten::topk" in names and STDP_SCOPE in names
+
+
+def test_cuda_kernels_count_with_the_operator_and_scope_that_launched_them():
+    # Host events as torch's profiler links them: each CPU operator carries the kernels it
+    # launched (name, microseconds); a device event itself is skipped (counted via its op).
+    def event(name, parent=None, kernels=(), device="CPU"):
+        return SimpleNamespace(
+            name=name, cpu_parent=parent, is_async=False, self_cpu_time_total=1.0,
+            device_type=SimpleNamespace(name=device),
+            kernels=[SimpleNamespace(name=k, duration=us) for k, us in kernels],
+        )
+
+    scope = event(STDP_SCOPE)
+    events = [
+        event("aten::cudnn_convolution", kernels=[("sm90_xmma_fprop", 600.0)]),
+        event("aten::cudnn_convolution", kernels=[("sm90_xmma_fprop", 400.0)]),
+        scope,
+        event("aten::topk", parent=scope, kernels=[("radixSortKVInPlace", 200.0)]),
+        event("aten::mul", kernels=[("vectorized_elementwise_kernel", 100.0)]),
+        event("sm90_xmma_fprop", device="CUDA"),
+    ]
+    prof = tally(events, cuda=True, calls=2)
+    rows = {r["name"]: r for r in prof["kernels"]}
+    assert rows["sm90_xmma_fprop"]["calls"] == 1  # two launches over two calls
+    assert rows["sm90_xmma_fprop"]["self_ms"] == 0.5  # (600 + 400) µs over two calls
+    assert prof["kinds_ms"] == {"convolution": 0.5, "STDP update": 0.1,
+                                "element-wise/other": 0.05}
+    assert prof["total_ms"] == 0.65 and prof["clock"] == "CUDA kernel time"
