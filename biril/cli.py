@@ -241,7 +241,8 @@ def _print_summary(console, config, result) -> None:
 @click.option("--store-reps", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(presets, sections, store_sizes, as_json, **options) -> None:
-    """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory, store.
+    """Benchmark suite: neuron, step (with TFLOP/s), a step's STDP update, sweep, memory,
+    store, profile.
 
     Every figure is a median over repetitions after warm-up, contenders interleaved in
     one process; the headline figures are ratios.

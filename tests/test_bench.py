@@ -94,10 +94,16 @@ def test_headlines_are_the_least_favourable_presets_ratios(monkeypatch):
         {"stdp": 2.0, "stbp": 2.0, "stdp_stbp": 7.0, "spikingjelly_stbp": 3.0},
     ])
     monkeypatch.setattr(bench, "interleaved_medians", lambda contenders, *a, **k: next(given))
+    # Every step "does" 3 GFLOP: the STBP steps (2 s each) run at 1.5 GFLOP/s.
+    monkeypatch.setattr(bench, "count_flops", lambda fn: 3 * 10**9)
     opts = BenchOptions(presets=("small", "paper18"), sections=("step",), batch_size=2)
     result = run_suite(opts)
     assert result["stdp_over_stbp"] == 1.5 and result["stdp_stbp_over_stbp"] == 3.5
     assert result["step_speedup_vs_spikingjelly"] == 1.5
+    assert result["stbp_tflop_per_s"] == pytest.approx(1.5e-3)
+    assert result["stbp_share_of_peak"] is None  # a CPU's peak is unknown
+    assert "peak unknown" in result["stbp_share_of_peak_reason"]
+    assert result["steps"]["paper18"]["flops"]["stdp_stbp"]["gflop"] == 3.0
 
 
 def test_stdp_section_times_the_trainers_update_and_agrees_with_spikingjelly(monkeypatch):
