@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 
 from pydantic import BaseModel
@@ -32,6 +34,8 @@ MIN_GAIN = 1.05
 MAX_TRIALS_PER_GPU = 32
 PROBE_WARMUP = 3
 PROBE_STEPS = 12
+# A traceback's last line: ``package.module.SomeError: message``.
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception)\b")
 
 
 class ProbePoint(BaseModel):
@@ -151,13 +155,15 @@ def probe_trials(
     )
     code = "import sys; from sweeps.packing import probe_child; probe_child(sys.argv[1])"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0")}
+    # stderr to files, not pipes: a child's warnings must never fill a pipe nobody reads
+    # while this process waits for its "ready".
+    logs = [tempfile.TemporaryFile("w+") for _ in range(trials)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code, args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
         )
-        for _ in range(trials)
+        for log in logs
     ]
     try:
         ready = [p.stdout.readline().strip() == "ready" for p in procs]
@@ -165,17 +171,20 @@ def probe_trials(
             if p.poll() is None:
                 p.stdin.write("go\n")
                 p.stdin.flush()
-        outs = [p.communicate(timeout=600) for p in procs]
+        outs = [p.communicate(timeout=600)[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    failed = [err for (out, err), ok in zip(outs, ready, strict=True) if not ok or not out]
+    errs = []
+    for log in logs:
+        log.seek(0)
+        errs.append(log.read())
+        log.close()
+    failed = [err for out, err, ok in zip(outs, errs, ready, strict=True) if not ok or not out]
     if failed:
-        last = failed[0].strip().splitlines()
-        why = "out of memory" if "OutOfMemory" in failed[0] else (last[-1] if last else "failed")
-        return ProbePoint(trials=trials, fits=False, reason=why)
-    runs = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+        return ProbePoint(trials=trials, fits=False, reason=failure_reason(failed[0]))
+    runs = [json.loads(out.strip().splitlines()[-1]) for out in outs]
     slowest = max(r["seconds"] for r in runs)
     steps_per_s = trials * runs[0]["steps"] / slowest
     return ProbePoint(
@@ -188,6 +197,16 @@ def probe_trials(
             steps_per_s * 3600 / steps_per_epoch if steps_per_epoch else None
         ),
     )
+
+
+def failure_reason(stderr: str) -> str:
+    """One line on why a probe trial died: out of memory, else its traceback's exception."""
+    if "OutOfMemoryError" in stderr:
+        return "out of memory"
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    raised = [i for i, line in enumerate(lines) if EXCEPTION_LINE.match(line)]
+    tail = lines[raised[-1]:] if raised else lines[-1:]
+    return " ".join(tail)[:300] or "the trial process died without a message"
 
 
 def probe_child(arg: str) -> None:

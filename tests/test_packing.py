@@ -121,3 +121,10 @@ def test_the_probe_runs_trials_side_by_side_on_the_cpu():
     point = probe_trials(train, 2, steps_per_epoch=20, device="cpu")
     assert point.fits and point.trials == 2 and point.peak_mb is None
     assert point.trial_epochs_per_gpu_hour == pytest.approx(point.steps_per_s * 3600 / 20)
+
+
+def test_a_probe_whose_trials_die_does_not_fit_and_says_why():
+    # Each trial fails before warm-up (a batch of 1 is refused by TrainConfig).
+    point = probe_trials({"dataset": "digits", "batch_size": 1}, 2, None, device="cpu")
+    assert not point.fits and point.trials == 2
+    assert "batch_size" in point.reason
