@@ -217,6 +217,7 @@ def probe_child(arg: str) -> None:
     import torch
 
     from biril import TrainConfig
+    from biril.capture import capture
     from biril.datasets import REGISTRY
     from biril.models import build_model
     from biril.schedule import MODES
@@ -237,6 +238,7 @@ def probe_child(arg: str) -> None:
     ).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    model = capture(model, config.capture, device)  # compiled while warming up, if asked
     step = BIRILStep(model, config, total_steps=10_000)
     shape = (config.batch_size, *info.input_shape)
     x = torch.rand(shape, device=device)
