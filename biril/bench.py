@@ -1,19 +1,23 @@
 """``biril bench``: the benchmark suite — every figure a ratio of medians taken in one run.
 
-Five sections, each comparing like with like inside one process, with the contenders
+Seven sections, each comparing like with like inside one process, with the contenders
 interleaved within every repetition so drift (thermal, other load) hits all alike:
 
 1. ``neuron``: IF forward+backward against SpikingJelly 2.0's multi-step ``IFNode``;
 2. ``step``: one training step per BIRIL mode against the same network written in
-   SpikingJelly and trained by plain STBP;
-3. ``stdp``: the conv STDP update against SpikingJelly's ``STDPLearner`` (128→128 3×3 at
-   32×32 by default), with the numerical agreement of the two once conventions match;
+   SpikingJelly and trained by plain STBP, with each step's FLOPs (torch's counter) and
+   the TFLOP/s it achieves next to the device's peak (``biril.flops``);
+3. ``stdp``: the STDP work of a real training step (``BIRILStep.apply_stdp`` on the
+   records of one forward pass) against SpikingJelly's ``STDPLearner`` on the same convs
+   and spikes, with the numerical agreement of the two once conventions match;
 4. ``sweep``: a sweep of short trials, wall time against (sum of trial times / slots) —
    in ``sweeps.bench``, since it needs Ray, which this library never imports;
 5. ``memory``: peak memory of a training step per preset and mode;
 6. ``store``: reading a results store of 1,000 and 10,000 trials (``load_trials``,
    ``biril best``, ``biril report``) against Optuna's own ``trials_dataframe()`` —
-   in ``analysis.bench``, since the trainer library never reads the store.
+   in ``analysis.bench``, since the trainer library never reads the store;
+7. ``profile``: ``torch.profiler`` over a few steps of each mode, per kernel and grouped
+   by kind (``biril.profile``): where the time goes, not a comparison.
 
 Figures survive a change of machine only as ratios; absolute medians are kept for context.
 A section that cannot run (no SpikingJelly, no sweep or store runner given) reports ``null`` and a
@@ -36,13 +40,16 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .capture import capture
 from .config import ConfigError, TrainConfig, device_name
+from .flops import achieved, count_flops, device_peak, step_precision
 from .models import PRESETS, build_model
-from .plasticity import stdp_delta_conv2d
+from .plasticity import STDPParams, stdp_delta
+from .profile import profile_calls, stdp_scope
 from .schedule import MODES, Mode
 from .trainer import BIRILStep, resolve_device
 
-SECTIONS = ("neuron", "step", "stdp", "sweep", "memory", "store")
+SECTIONS = ("neuron", "step", "stdp", "sweep", "memory", "store", "profile")
 # (in_channels, height/width, classes) of a typical dataset for each preset.
 BENCH_INPUT = {"small": (1, 28, 10), "mnist": (1, 28, 10), "paper18": (3, 32, 10)}
 SJ_STBP = "spikingjelly_stbp"
@@ -70,12 +77,16 @@ class BenchOptions(BaseModel):
     amp: bool = False
     compact_spikes: bool = False
     compile_neurons: bool = False
-    # The conv STDP comparison: a 128→128 3×3 conv at 32×32 (SpikingJelly's learner
-    # builds [B, C_out, C_in, H, W] temporaries, so its batch is a separate knob).
-    stdp_batch: int = Field(64, ge=1)
-    stdp_channels: int = Field(128, ge=1)
-    stdp_size: int = Field(32, ge=3)
+    # compile: the step section also times each mode with the network captured
+    # (biril.capture), against the eager step in the same run.
+    capture: Literal["none", "compile"] = "none"
+    # The STDP comparison's batch: SpikingJelly's learner builds [B, C_out, C_in, H, W]
+    # temporaries per conv, so its batch is a separate knob.
+    stdp_batch: int = Field(64, ge=2)
     stdp_reps: int = Field(3, ge=1)
+    # Steps profiled per mode (after one untimed step), and rows kept per mode.
+    profile_steps: int = Field(3, ge=1)
+    profile_rows: int = Field(15, ge=1)
     sweep_trials: int = Field(8, ge=1)
     sweep_epochs: int = Field(3, ge=1)
     sweep_slots: int = Field(2, ge=1)
@@ -178,13 +189,14 @@ def train_config(preset: str, opts: BenchOptions) -> TrainConfig:
     )
 
 
-def batch(preset: str, opts: BenchOptions, device: torch.device):
-    """A random batch of the preset's typical input size, and labels."""
+def batch(preset: str, opts: BenchOptions, device: torch.device, size: int | None = None):
+    """A random batch of the preset's typical input size (``opts.batch_size``), and labels."""
     c, hw, classes = BENCH_INPUT[preset]
-    x = torch.randn(opts.batch_size, c, hw, hw, device=device)
+    size = size or opts.batch_size
+    x = torch.randn(size, c, hw, hw, device=device)
     if opts.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    return x, torch.randint(0, classes, (opts.batch_size,), device=device)
+    return x, torch.randint(0, classes, (size,), device=device)
 
 
 # ------------------------------------------------------------------------------ 1. neuron
@@ -242,6 +254,8 @@ def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bo
     contenders: dict[str, Callable[[], object]] = {
         m.value: (lambda m=m: step(x, y, m)) for m in MODES
     }
+    if opts.capture != "none":
+        contenders.update(captured_steps(model, config, x, y, opts.capture, device))
     if with_sj:
         from .bench_spikingjelly import SJSpikingResNet, SJSTBPStep
 
@@ -252,59 +266,136 @@ def step_case(preset: str, opts: BenchOptions, device: torch.device, with_sj: bo
         x_sj = x.contiguous()
         contenders[SJ_STBP] = lambda: sj_step(x_sj, y)
     med = interleaved_medians(contenders, opts.reps, opts.warmup, device, opts.clock)
+    # Ours in the precision of ``opts.amp``; SpikingJelly always runs float32.
+    peaks = {name: device_peak(device, step_precision(device, opts.amp and name != SJ_STBP))
+             for name in contenders}
+    # A captured step does the eager step's FLOPs (the counter cannot see compiled kernels).
+    counts = {name: count_flops(fn) for name, fn in contenders.items() if "+" not in name}
+    flops = {
+        name: {
+            **achieved(counts[name.split("+")[0]], med[name], peaks[name][0]),
+            "peak": peaks[name][1],
+        }
+        for name in contenders
+    }
     ratios = {
         "stdp_stbp_over_stbp": med[Mode.STDP_STBP.value] / med[Mode.STBP.value],
         "stdp_over_stbp": med[Mode.STDP.value] / med[Mode.STBP.value],
     }
     if with_sj:
         ratios["speedup_vs_spikingjelly"] = med[SJ_STBP] / med[Mode.STBP.value]
+    if opts.capture != "none":
+        ratios["capture_speedup"] = {
+            m.value: med[m.value] / med[f"{m.value}+{opts.capture}"] for m in MODES
+        }
     return {
         "median_s": med,
         "samples_per_s": {k: opts.batch_size / v for k, v in med.items()},
+        "flops": flops,
         **ratios,
     }
 
 
+def captured_steps(model, config: TrainConfig, x, y, how: str, device: torch.device) -> dict:
+    """Each mode's step on a captured copy of ``model``, compiled before any timing."""
+    import copy
+
+    twin = capture(copy.deepcopy(model), how, device)
+    step = BIRILStep(twin, config, total_steps=10_000)
+    for m in MODES:
+        step(x, y, m)  # the compilation of this kind of step is not what a step costs
+    return {f"{m.value}+{how}": (lambda m=m: step(x, y, m)) for m in MODES}
+
+
 # ------------------------------------------------------------------------------ 3. stdp
-def bench_conv_stdp(opts: BenchOptions, device: torch.device) -> dict:
-    """ΔW of one conv layer from recorded spikes: ours against ``STDPLearner``."""
+def bench_stdp(opts: BenchOptions, device: torch.device) -> dict:
+    """The STDP work of a training step, per preset: ours against ``STDPLearner``."""
+    return {preset: stdp_case(preset, opts, device) for preset in opts.presets}
+
+
+def stdp_case(preset: str, opts: BenchOptions, device: torch.device) -> dict:
+    """``BIRILStep.apply_stdp`` on one real forward pass, against SpikingJelly on its convs.
+
+    Ours is exactly what an STDP iteration of ``train()`` runs after its forward pass:
+    the per-pass correlation of every recorded layer (trace, centring, winners, one
+    weight-gradient-shaped correlation per layer), the rotation, synaptic normalization
+    and the diagnostics. SpikingJelly's ``STDPLearner`` gets the same pre/post spikes of
+    every recorded conv and computes its ΔW (the update alone: no competition, centring
+    or normalization, which it does not have). Recording is the forward pass's job in
+    both libraries, so neither side's recording is timed. The agreement figure is taken
+    on the largest recorded conv with our competition and centring off, where the two
+    rules are the same maths once conventions match (``SJConvSTDP``).
+    """
     from .bench_spikingjelly import SJConvSTDP, same_step_corr
 
-    T, B, C, S = opts.time_steps, opts.stdp_batch, opts.stdp_channels, opts.stdp_size
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(C, C, 3, 1, 1, bias=False).to(device)
-    # Spike rates typical of a trained SNN layer (~15% per step).
-    pre = (torch.rand(T, B, C, S, S, device=device) < 0.15).float()
-    post = (torch.rand(T, B, C, S, S, device=device) < 0.15).float()
-    sj = SJConvSTDP(conv)
+    model = our_model(preset, opts, device)
+    step = BIRILStep(model, train_config(preset, opts), total_steps=10_000)
+    x, _ = batch(preset, opts, device, opts.stdp_batch)
+    with torch.no_grad(), step.autocast:
+        _, records = model(x, record=True)
+    convs = [r[:3] for r in records if isinstance(r[0], torch.nn.Conv2d)]
+    learners = [(SJConvSTDP(layer), pre, post) for layer, pre, post in convs]
 
-    def ours() -> torch.Tensor:
-        return stdp_delta_conv2d(pre, post, conv.weight.shape, stride=1, padding=1)
+    def ours() -> None:
+        step.apply_stdp(records)
 
-    # Recording is the forward pass's job in both libraries; time the update alone.
+    def spikingjelly() -> list[torch.Tensor]:
+        return [sj.delta() for sj, _, _ in learners]
+
     now = CLOCKS[opts.clock]
     times: dict[str, list[float]] = {"biril": [], "spikingjelly": []}
-    delta: dict[str, torch.Tensor] = {}
     for rep in range(1 + opts.stdp_reps):
-        sj.record(pre, post)
-        for name, fn in (("biril", ours), ("spikingjelly", sj.delta)):
+        for sj, pre, post in learners:
+            sj.record(pre.float(), post.float())
+        for name, fn in (("biril", ours), ("spikingjelly", spikingjelly)):
             sync(device)
             t0 = now()
-            delta[name] = fn()
+            fn()
             sync(device)
             if rep >= 1:
                 times[name].append(now() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    ref = delta["spikingjelly"] + same_step_corr(pre, post, conv)
-    scaled = delta["biril"] * (B * S * S * T)
+    layer, pre, post = max(convs, key=lambda r: r[0].weight.numel() * r[2][0, 0, 0].numel())
+    pre, post = pre.float(), post.float()
+    sj = SJConvSTDP(layer)
+    sj.record(pre, post)
+    ref = sj.delta() + same_step_corr(pre, post, layer)
+    ours = stdp_delta(layer, pre, post, STDPParams(), torch.float32)
+    T, B = post.shape[:2]
+    scaled = ours * (B * post.shape[-2] * post.shape[-1] * T)
     error = float((scaled - ref).abs().max() / ref.abs().max())
     return {
-        "shape": {"T": T, "B": B, "C_in": C, "C_out": C, "H": S, "W": S, "kernel": 3},
+        "batch": opts.stdp_batch,
+        "layers": len(records),
+        "spikingjelly_layers": len(convs),
         "median_s": med,
         "speedup_vs_spikingjelly": med["spikingjelly"] / med["biril"],
+        "agreement_layer": {"weight": list(layer.weight.shape), "post": list(post.shape)},
         "max_rel_error_vs_spikingjelly": error,
         "convention": "tau_sj = 1/(1-exp(-1/tau)); dW_biril*B*H*W*T = dW_sj + A-*same-step corr",
     }
+
+
+# ------------------------------------------------------------------------------ 7. profile
+def bench_profile(opts: BenchOptions, device: torch.device) -> dict:
+    """Per preset and mode: the profiler's kernels (top ``profile_rows``) and kinds."""
+    out: dict = {}
+    for preset in opts.presets:
+        torch.manual_seed(0)
+        model = our_model(preset, opts, device)
+        step = BIRILStep(model, train_config(preset, opts), total_steps=10_000)
+        step.apply_stdp = stdp_scope(step.apply_stdp)  # its operators count as "STDP update"
+        x, y = batch(preset, opts, device)
+        out[preset] = {mode.value: profile_mode(step, x, y, mode, opts) for mode in MODES}
+    return out
+
+
+def profile_mode(step: BIRILStep, x, y, mode: Mode, opts: BenchOptions) -> dict:
+    device = x.device
+    prof = profile_calls(lambda: step(x, y, mode), device, opts.profile_steps)
+    prof["kernels"] = prof["kernels"][: opts.profile_rows]
+    return prof
 
 
 # ------------------------------------------------------------------------------ 5. memory
@@ -464,6 +555,13 @@ def run_suite(
         result["steps"] = steps
         result["stdp_stbp_over_stbp"] = max(r["stdp_stbp_over_stbp"] for r in steps.values())
         result["stdp_over_stbp"] = max(r["stdp_over_stbp"] for r in steps.values())
+        stbp = [r["flops"][Mode.STBP.value] for r in steps.values()]
+        result["stbp_tflop_per_s"] = min(f["tflop_per_s"] for f in stbp)
+        shares = [f["share_of_peak"] for f in stbp]
+        if None in shares:
+            unavailable("stbp_share_of_peak", next(f["peak"] for f in stbp))
+        else:
+            result["stbp_share_of_peak"] = min(shares)
         if missing_sj:
             unavailable("step_speedup_vs_spikingjelly", missing_sj)
         else:
@@ -471,12 +569,15 @@ def run_suite(
                 r["speedup_vs_spikingjelly"] for r in steps.values()
             )
     else:
-        for key in ("step_speedup_vs_spikingjelly", "stdp_stbp_over_stbp", "stdp_over_stbp"):
+        for key in ("step_speedup_vs_spikingjelly", "stdp_stbp_over_stbp", "stdp_over_stbp",
+                    "stbp_tflop_per_s", "stbp_share_of_peak"):
             unavailable(key, "section 'step' not run")
     if "stdp" in wanted and not missing_sj:
-        log(f"stdp: conv STDP update vs STDPLearner (batch {opts.stdp_batch})")
-        result["conv_stdp"] = bench_conv_stdp(opts, device)
-        result["stdp_speedup_vs_spikingjelly"] = result["conv_stdp"]["speedup_vs_spikingjelly"]
+        log(f"stdp: a training step's STDP update vs STDPLearner (batch {opts.stdp_batch})")
+        result["stdp"] = bench_stdp(opts, device)
+        result["stdp_speedup_vs_spikingjelly"] = min(
+            r["speedup_vs_spikingjelly"] for r in result["stdp"].values()
+        )
     else:
         unavailable("stdp_speedup_vs_spikingjelly", missing_sj or "section 'stdp' not run")
     if "sweep" in wanted and sweep is None:
@@ -500,6 +601,9 @@ def run_suite(
         )
     else:
         unavailable("store_load_over_optuna", "section 'store' not run")
+    if "profile" in wanted:
+        log(f"profile: torch.profiler over {opts.profile_steps} steps per mode")
+        result["profile"] = bench_profile(opts, device)
     if "memory" in wanted:
         if device.type == "cuda" or os.path.exists("/proc/self/clear_refs"):
             log("memory: peak per preset and mode")
@@ -523,6 +627,8 @@ def render(result: dict) -> list:
         "stdp_stbp_over_stbp",
         "stdp_over_stbp",
         "stdp_speedup_vs_spikingjelly",
+        "stbp_tflop_per_s",
+        "stbp_share_of_peak",
         "neuron_speedup_vs_spikingjelly",
         "sweep_efficiency",
         "store_load_over_optuna",
@@ -538,6 +644,19 @@ def render(result: dict) -> list:
         for preset, r in result["steps"].items():
             t.add_row(preset, *(f"{v * 1e3:.1f}" for v in r["median_s"].values()))
         tables.append(t)
+        tables.append(flops_table(result["steps"]))
+    if "stdp" in result:
+        size = result["options"]["stdp_batch"]
+        t = Table(title=f"STDP update of one step, median ms (batch {size})")
+        for col in ("preset", "biril apply_stdp", "spikingjelly", "speed-up", "max rel. error"):
+            t.add_column(col)
+        for preset, r in result["stdp"].items():
+            t.add_row(preset, *(f"{v * 1e3:.1f}" for v in r["median_s"].values()),
+                      f"{r['speedup_vs_spikingjelly']:.2f}",
+                      f"{r['max_rel_error_vs_spikingjelly']:.1e}")
+        tables.append(t)
+    for preset, modes in result.get("profile", {}).items():
+        tables.extend(profile_tables(preset, modes))
     if "memory_mb" in result:
         mem = result["memory_mb"]
         t = Table(title=f"peak step memory, MiB ({mem['method']})")
@@ -546,5 +665,38 @@ def render(result: dict) -> list:
             t.add_column(col)
         for preset in presets:
             t.add_row(preset, *(f"{v:.0f}" for v in mem[preset].values()))
+        tables.append(t)
+    return tables
+
+
+def flops_table(steps: dict):
+    """GFLOP per step, achieved TFLOP/s and share of peak, per preset and contender."""
+    from rich.table import Table
+
+    t = Table(title="FLOPs of a step (torch's counter) and achieved TFLOP/s")
+    for col in ("preset", "step", "GFLOP", "TFLOP/s", "share of peak", "peak"):
+        t.add_column(col)
+    for preset, r in steps.items():
+        for name, f in r["flops"].items():
+            share = f"{f['share_of_peak']:.1%}" if f["share_of_peak"] is not None else "—"
+            t.add_row(preset, name, f"{f['gflop']:.1f}", f"{f['tflop_per_s']:.3f}", share,
+                      f["peak"])
+    return t
+
+
+def profile_tables(preset: str, modes: dict) -> list:
+    """Per mode: time by kind of work, and the top kernels by self time."""
+    from rich.table import Table
+
+    tables = []
+    for mode, prof in modes.items():
+        t = Table(title=f"{preset} {mode}: {prof['total_ms']:.1f} ms per step ({prof['clock']})")
+        for col in ("kernel / kind", "calls", "self ms", "share"):
+            t.add_column(col)
+        for kind, ms in prof["kinds_ms"].items():
+            t.add_row(f"[bold]{kind}[/bold]", "", f"{ms:.2f}", f"{ms / prof['total_ms']:.1%}")
+        for row in prof["kernels"]:
+            t.add_row(row["name"][:70], f"{row['calls']:g}", f"{row['self_ms']:.2f}",
+                      f"{row['share']:.1%}")
         tables.append(t)
     return tables

@@ -207,6 +207,12 @@ class TrainConfig(BaseModel):
         False, description="Keep spikes for backward as booleans (less memory)."
     )
     compile_neurons: bool = Field(False, description="torch.compile the IF time scans.")
+    # Whole-step capture (biril.capture): torch.compile of the network's forward and
+    # backward (CUDA graphs on CUDA). Same maths; compiled kernels round differently, so
+    # runs agree to float rounding, not bit for bit.
+    capture: Literal["none", "compile"] = Field(
+        "none", description="none | compile: the network's forward and backward compiled."
+    )
     output_dir: str | None = Field(
         None, description="Checkpoint folder (default runs/<dataset>-<ratio>-seed<S>)."
     )

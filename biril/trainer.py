@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from results.errors import UserError
 
+from .capture import capture
 from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
@@ -383,7 +384,9 @@ def build_for(config: TrainConfig, splits: DatasetSplits, device: torch.device):
         head_pool=config.head_pool,
     )
     model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if config.channels_last else model
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return capture(model, config.capture, device)
 
 
 def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:

@@ -15,7 +15,8 @@ from .flags import flag_name
 @click.option("--preset", "presets", multiple=True, help="small | mnist | paper18 (repeatable).")
 @click.option(
     "--only", "sections", multiple=True,
-    help="neuron | step | stdp | sweep | memory | store (repeatable), or search alone.",
+    help="neuron | step | stdp | sweep | memory | store | profile (repeatable), or search "
+    "alone.",
 )
 @click.option("--search-reps", default=60, show_default=True,
               help="--only search: synthetic landscapes to run.")
@@ -43,7 +44,13 @@ from .flags import flag_name
 @click.option("--amp", is_flag=True, help="Our network under bf16 autocast (SpikingJelly: fp32).")
 @click.option("--compact-spikes", is_flag=True, help="Our spikes saved for backward as bool.")
 @click.option("--compile-neurons", is_flag=True, help="torch.compile the IF time scans.")
-@click.option("--stdp-batch", default=64, show_default=True, help="Batch of the conv STDP test.")
+@click.option(
+    "--capture", default="none", show_default=True,
+    help="none | compile: also time each mode with the network compiled (biril.capture).",
+)
+@click.option("--profile-steps", default=3, show_default=True, help="Steps profiled per mode.")
+@click.option("--stdp-batch", default=64, show_default=True,
+              help="Batch of the STDP update comparison.")
 @click.option("--stdp-reps", default=3, show_default=True)
 @click.option("--sweep-trials", default=8, show_default=True)
 @click.option("--sweep-slots", default=2, show_default=True)
@@ -53,7 +60,8 @@ from .flags import flag_name
 @click.option("--store-reps", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(presets, sections, store_sizes, as_json, search_reps, **options) -> None:
-    """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory, store.
+    """Benchmark suite: neuron, step (with TFLOP/s), a step's STDP update, sweep, memory,
+    store, profile.
 
     Every figure is a median over repetitions after warm-up, contenders interleaved in
     one process; the headline figures are ratios. ``--only search`` (alone) is the

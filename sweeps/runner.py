@@ -28,8 +28,9 @@ from . import budget
 from .confirm import Confirmation
 from .grow import changes, growth
 from .overrides import apply_overrides
+from .packing import Packing, PackingError, resolve_packing
 from .provenance import record as record_provenance
-from .spec import SweepError, SweepSpec, load_spec, parse_spec
+from .spec import SWEEP_OWNED, SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
     find_study,
@@ -122,7 +123,7 @@ def start_ray(address: str | None, log_to_driver: bool) -> bool:
     return True
 
 
-def concurrency(spec: SweepSpec) -> int:
+def concurrency(spec: SweepSpec, gpus_per_trial: float) -> int:
     """Trials at once: the spec's limit, else as many as the cluster's resources hold."""
     import ray
 
@@ -130,12 +131,54 @@ def concurrency(spec: SweepSpec) -> int:
         return spec.resources.max_concurrent
     res = ray.cluster_resources()
     fits = [res.get("CPU", 1) / spec.resources.cpus_per_trial]
-    if spec.resources.gpus_per_trial > 0:
-        fits.append(res.get("GPU", 0) / spec.resources.gpus_per_trial)
+    if gpus_per_trial > 0:
+        fits.append(res.get("GPU", 0) / gpus_per_trial)
     return max(1, int(min(fits) + 1e-9))
 
 
-def param_space(spec: SweepSpec) -> dict:
+def gpus_per_trial(spec: SweepSpec, packing: Packing | None) -> float:
+    """The spec's GPUs per trial, or the measured packing's where the spec says ``auto``."""
+    return packing.gpus_per_trial if packing is not None else spec.resources.gpus_per_trial
+
+
+def plan_packing(spec: SweepSpec, study, address: str | None) -> Packing | None:
+    """``gpus_per_trial: auto``: the packing recorded when the sweep started, else a probe.
+
+    A resumed sweep keeps the packing it started with. The probe measures this machine's
+    GPU, so a sweep sent to a cluster (``--address``, ``$RAY_ADDRESS``) is refused: the
+    cluster's GPUs may differ.
+    """
+    if spec.resources.gpus_per_trial != "auto":
+        return None
+    if study is not None and "packing" in study.user_attrs:
+        return Packing.model_validate(study.user_attrs["packing"])
+    if address is not None or os.environ.get("RAY_ADDRESS"):
+        raise PackingError(
+            "resources.gpus_per_trial: auto probes this machine's GPU, not a cluster's: "
+            "give a number (e.g. 0.25), or run the sweep on the GPU machine itself"
+        )
+    packing = resolve_packing(
+        spec.train.model_dump(mode="json", exclude=set(SWEEP_OWNED)),
+        os.cpu_count() or 1,
+        spec.resources.cpus_per_trial,
+        lambda: steps_per_epoch(spec),
+    )
+    print(f"resources.gpus_per_trial: auto -> {packing.gpus_per_trial:g} "
+          f"({packing.reason})", file=sys.stderr)
+    return packing
+
+
+def steps_per_epoch(spec: SweepSpec) -> int:
+    """Training steps in one epoch of the spec's dataset (the trainer's split of it)."""
+    from biril.datasets import REGISTRY, data_root
+    from biril.datasets.inventory import counts
+
+    train = spec.train
+    n = counts(REGISTRY[train.dataset], data_root(train.data_root), train.val_fraction)
+    return -(-n["n_train"] // train.batch_size)
+
+
+def param_space(spec: SweepSpec, gpus_per_trial: float) -> dict:
     """What every trial shares: the trainer settings and its resources."""
     train = spec.train.model_dump(mode="json", exclude={"ratio", "output_dir", "resume_from"})
     if train["data_root"] is not None:
@@ -145,12 +188,19 @@ def param_space(spec: SweepSpec) -> dict:
         "base": {
             "train": train,
             "cpus_per_trial": spec.resources.cpus_per_trial,
-            "gpus_per_trial": spec.resources.gpus_per_trial,
+            "gpus_per_trial": gpus_per_trial,
         }
     }
 
 
-def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks: list):
+def build_tuner(
+    spec: SweepSpec,
+    store: Store,
+    storage,
+    resume: bool,
+    callbacks: list,
+    packing: Packing | None = None,
+):
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
@@ -160,13 +210,13 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
     from .space import warm_start_params
     from .trainable import train_trial, trial_dirname
 
+    gpus = gpus_per_trial(spec, packing)
     trainable = tune.with_resources(
-        train_trial,
-        {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial},
+        train_trial, {"cpu": spec.resources.cpus_per_trial, "gpu": gpus}
     )
     if resume:
         tuner = tune.Tuner.restore(
-            store.results_dir, trainable, resume_errored=True, param_space=param_space(spec)
+            store.results_dir, trainable, resume_errored=True, param_space=param_space(spec, gpus)
         )
         # The run config comes back from the pickle; the progress display is this run's,
         # and so is its time budget.
@@ -174,7 +224,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         tuner._local_tuner.get_run_config().stop = BudgetStopper()
         return tuner
 
-    slots = concurrency(spec)
+    slots = concurrency(spec, gpus)
     warm, skipped = warm_start_params(spec)
     if skipped:
         left_out = ", ".join(skipped)
@@ -197,6 +247,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         "spec": spec.to_store(),
         "results_dir": store.results_dir,
         STUDY_SLOTS: slots,
+        **({"packing": packing.model_dump(mode="json")} if packing else {}),
     }.items():
         study.set_user_attr(key, value)
 
@@ -211,7 +262,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
         scheduler = FIFOScheduler()
     return tune.Tuner(
         trainable,
-        param_space=param_space(spec),
+        param_space=param_space(spec, gpus),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
@@ -280,6 +331,10 @@ def run_sweep(
     storage_obj = open_storage(store.db_url)
     grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
     resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
+    # A resumed or grown sweep keeps the packing it started with.
+    packing = plan_packing(
+        spec, find_study(storage_obj, store.study_name) if resume or grown else None, address
+    )
 
     import ray
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -294,7 +349,7 @@ def run_sweep(
     budget.start(spec.stop.seconds)
     try:
         with tune_env():
-            tuner = build_tuner(spec, store, storage_obj, resume, callbacks)
+            tuner = build_tuner(spec, store, storage_obj, resume, callbacks, packing)
             record_provenance(
                 optuna.load_study(study_name=store.study_name, storage=storage_obj), resume
             )

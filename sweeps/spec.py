@@ -185,23 +185,29 @@ class Resources(_Model):
     """What each trial actor holds; Ray packs fractional GPUs onto one device."""
 
     cpus_per_trial: float = Field(1.0, gt=0.0)
-    gpus_per_trial: float = Field(0.0, ge=0.0)
+    # auto: a short probe on this machine's GPU picks the trials per GPU (sweeps.packing).
+    gpus_per_trial: float | Literal["auto"] = 0.0
     max_concurrent: int | None = Field(None, ge=1)
     # A new trial actor costs seconds (a process importing torch); reusing one, ~0.1 s.
     reuse_actors: bool = True
 
-    @field_validator("gpus_per_trial")
+    @field_validator("gpus_per_trial", mode="before")
     @classmethod
-    def _one_gpu_at_most(cls, v: float) -> float:
+    def _auto_or_one_gpu_at_most(cls, v: Any) -> float | str:
         # A trial trains on one device: a second GPU would be reserved and sit idle. Data
         # parallelism is not offered because it would change what a trial measures (STDP's
         # per-batch statistics and the batch each step sees) and a sweep is already parallel
         # across trials, one per GPU.
+        if v == "auto":
+            return v
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ValueError(f"expected a number of GPUs >= 0 or 'auto', got {v!r}")
         if v > 1:
             raise ValueError(
                 f"{v:g} GPUs per trial: a trial trains on one GPU (no data parallelism), so "
                 "the others would be reserved and sit idle; use gpus_per_trial: 1 (or a "
-                "fraction to pack trials) and let more trials run at once (max_concurrent)"
+                "fraction to pack trials, or auto to measure the packing) and let more trials "
+                "run at once (max_concurrent)"
             )
         return v
 

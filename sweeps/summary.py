@@ -28,6 +28,7 @@ from results.runs import Run, run_of
 
 from .confirm import Confirmation
 from .grow import Growth
+from .packing import Packing
 
 # The budget the summary compares pure STBP against, as a share of its energy.
 BUDGET_SHARE = 0.8
@@ -78,6 +79,8 @@ class SweepSummary(BaseModel):
     # (results.compute); None for a study that predates recording them.
     provenance: ProvenanceView | None = None
     compute: Compute | None = None
+    # resources.gpus_per_trial: auto only: the packing the probe chose, with its figures.
+    packing: Packing | None = None
 
     def render(self) -> str:
         """The human-readable end summary."""
@@ -112,6 +115,9 @@ class SweepSummary(BaseModel):
             first, *rest = self.provenance.describe_lines()
             lines.append(f"provenance   {first}")
             lines.extend(f"             {line}" for line in rest)
+        if self.packing is not None:
+            lines.append(f"packing      gpus_per_trial {self.packing.gpus_per_trial:g}: "
+                         f"{self.packing.reason}")
         lines.append(f"results      {self.results_dir}")
         lines.append(f"optuna       {self.storage}  (study {self.study})")
         return "\n".join(lines)
@@ -231,6 +237,7 @@ def summarize(
         best_under_budget=under_budget,
         provenance=provenance_view(study.user_attrs, trials),
         compute=study_compute(study.user_attrs, trials),
+        packing=study.user_attrs.get("packing"),
     )
 
 

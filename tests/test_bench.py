@@ -94,15 +94,28 @@ def test_headlines_are_the_least_favourable_presets_ratios(monkeypatch):
         {"stdp": 2.0, "stbp": 2.0, "stdp_stbp": 7.0, "spikingjelly_stbp": 3.0},
     ])
     monkeypatch.setattr(bench, "interleaved_medians", lambda contenders, *a, **k: next(given))
+    # Every step "does" 3 GFLOP: the STBP steps (2 s each) run at 1.5 GFLOP/s.
+    monkeypatch.setattr(bench, "count_flops", lambda fn: 3 * 10**9)
     opts = BenchOptions(presets=("small", "paper18"), sections=("step",), batch_size=2)
     result = run_suite(opts)
     assert result["stdp_over_stbp"] == 1.5 and result["stdp_stbp_over_stbp"] == 3.5
-    if result["steps"]["small"].get("speedup_vs_spikingjelly") is not None:
-        assert result["step_speedup_vs_spikingjelly"] == 1.5
+    assert result["step_speedup_vs_spikingjelly"] == 1.5
+    assert result["stbp_tflop_per_s"] == pytest.approx(1.5e-3)
+    assert result["stbp_share_of_peak"] is None  # a CPU's peak is unknown
+    assert "peak unknown" in result["stbp_share_of_peak_reason"]
+    assert result["steps"]["paper18"]["flops"]["stdp_stbp"]["gflop"] == 3.0
 
 
-def test_conv_stdp_section_agrees_with_spikingjelly():
+def test_stdp_section_times_the_trainers_update_and_agrees_with_spikingjelly(monkeypatch):
     pytest.importorskip("spikingjelly")
+    calls = []
+    apply_stdp = bench.BIRILStep.apply_stdp
+
+    def counted(self, records, norms=None):
+        calls.append(len(records))
+        return apply_stdp(self, records, norms)
+
+    monkeypatch.setattr(bench.BIRILStep, "apply_stdp", counted)
     opts = BenchOptions(
         presets=("small",),
         sections=("neuron", "stdp"),
@@ -110,13 +123,17 @@ def test_conv_stdp_section_agrees_with_spikingjelly():
         reps=1,
         warmup=0,
         stdp_batch=2,
-        stdp_channels=8,
-        stdp_size=8,
-        stdp_reps=1,
+        stdp_reps=2,
     )
     result = run_suite(opts)
-    assert result["conv_stdp"]["max_rel_error_vs_spikingjelly"] < 1e-5
-    assert result["stdp_speedup_vs_spikingjelly"] > 0
+    stdp = result["stdp"]["small"]
+    # The small preset: stem, then blocks 32->32 (2 convs) and 32->64/2 (2 convs + 1x1
+    # shortcut) = 6 convs, every one recorded and every one handed to SpikingJelly.
+    assert stdp["layers"] == stdp["spikingjelly_layers"] == 6
+    # The trainer's own update ran on all six records, once untimed and once per rep.
+    assert calls == [6, 6, 6]
+    assert stdp["max_rel_error_vs_spikingjelly"] < 1e-5
+    assert result["stdp_speedup_vs_spikingjelly"] == stdp["speedup_vs_spikingjelly"]
     assert result["neuron"]["small"]["shape"] == [4, 2, 32, 28, 28]
     assert result["step_speedup_vs_spikingjelly"] is None
 
