@@ -17,6 +17,7 @@ figures are recorded in the study and in the sweep's summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -167,10 +168,12 @@ def probe_trials(
     ]
     try:
         ready = [p.stdout.readline().strip() == "ready" for p in procs]
-        for p in procs:
-            if p.poll() is None:
-                p.stdin.write("go\n")
-                p.stdin.flush()
+        for p, ok in zip(procs, ready, strict=True):
+            # Only the ready are released; one that dies in between is reported below.
+            with contextlib.suppress(BrokenPipeError):
+                if ok:
+                    p.stdin.write("go\n")
+                    p.stdin.flush()
         outs = [p.communicate(timeout=600)[0] for p in procs]
     finally:
         for p in procs:
