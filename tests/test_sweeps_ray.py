@@ -329,6 +329,7 @@ def test_a_spent_time_budget_ends_the_sweep_at_an_epoch_boundary(ray_cluster, tm
     assert "STOPPED ON BUDGET" in summary.render()
 
 
+@pytest.mark.slow
 def test_a_racing_confirmation_runs_round_by_round_to_a_complete_sweep(ray_cluster, tmp_path):
     data = spec("race", ["1:8:3", "1:6:2", "0:0:1"], resources={"max_concurrent": 2})
     data["search"]["confirm"] = {"top_k": 2, "seeds": 2, "scheme": "racing"}
