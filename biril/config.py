@@ -14,15 +14,22 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .bounded_input import BoundedLoader, InputTooLarge, clip, load_yaml, read_text, short_repr
 from .schedule import Ratio, RatioError
 
+# Physical bounds of the numeric fields: generous (far past any run that fits a GPU today),
+# there to turn a typo (``--batch-size 1e9``, ``epochs: 1e29``) into a line, not a crash.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_TIME_STEPS = 4_096
 
-class RatioYAMLLoader(yaml.SafeLoader):
+
+class RatioYAMLLoader(BoundedLoader):
     """YAML 1.1 reads an unquoted ``1:8:3`` as the base-60 integer 4083; here it stays text."""
 
 
 RatioYAMLLoader.yaml_implicit_resolvers = {
-    key: list(resolvers) for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    key: list(resolvers) for key, resolvers in BoundedLoader.yaml_implicit_resolvers.items()
 }
 for _digit in "0123456789":
     RatioYAMLLoader.yaml_implicit_resolvers.setdefault(_digit, []).insert(
@@ -37,7 +44,8 @@ class ConfigError(ValueError):
 class TrainConfig(BaseModel):
     """One training run. Defaults train ``digits`` to ≥98% test accuracy on a laptop CPU."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Every float finite: an infinite or NaN rate fails here, not mid-run.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # Data
     dataset: str = "digits"
@@ -54,14 +62,14 @@ class TrainConfig(BaseModel):
 
     # Network
     preset: str | None = None
-    time_steps: int | None = Field(None, ge=1)
+    time_steps: int | None = Field(None, ge=1, le=MAX_TIME_STEPS)
     v_threshold: float = Field(1.0, gt=0.0)
     reset: Literal["hard", "soft"] = "hard"
     alpha: float = Field(4.0, gt=0.0)
 
     # STBP
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=2)
+    epochs: int = Field(30, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(64, ge=2, le=MAX_BATCH_SIZE)
     loss: Literal["mse", "ce"] = "mse"
     optimizer: Literal["adam", "sgd"] = "adam"
     # 2e-3 (not the paper code's 1e-3) keeps digits 1:8:3 ≥98% test over seeds 0-2 in 30 epochs.
@@ -130,7 +138,8 @@ class TrainConfig(BaseModel):
         from .datasets import REGISTRY
 
         if v not in REGISTRY:
-            raise ValueError(f"unknown dataset {v!r}; choose one of: {', '.join(REGISTRY)}")
+            choices = ", ".join(REGISTRY)
+            raise ValueError(f"unknown dataset {short_repr(v)}; choose one of: {choices}")
         return v
 
     @field_validator("preset")
@@ -139,13 +148,21 @@ class TrainConfig(BaseModel):
         from .models import PRESETS
 
         if v is not None and v not in PRESETS:
-            raise ValueError(f"unknown preset {v!r}; choose one of: {', '.join(PRESETS)}")
+            choices = ", ".join(PRESETS)
+            raise ValueError(f"unknown preset {short_repr(v)}; choose one of: {choices}")
         return v
 
     @field_validator("device")
     @classmethod
     def _check_device(cls, v: str | None) -> str | None:
         return device_name(v)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _check_output_dir(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("is empty, so no checkpoint would be written: name a folder")
+        return v
 
     @property
     def ratio_value(self) -> Ratio:
@@ -164,23 +181,24 @@ def device_name(v: str | None) -> str | None:
         return None
     if v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
         return v
-    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {short_repr(v)}")
 
 
 def read_yaml(path: str | Path, name: str | None = None) -> dict:
     """The mapping of fields in a YAML file; a ``ConfigError`` naming it (as ``name``) if not.
 
-    Binary files, malformed YAML and YAML that is not a mapping all end as one line.
+    Binary files, malformed YAML, YAML that is not a mapping, and input past the bounds of
+    ``biril.bounded_input`` (size, aliases, devices and pipes) all end as one line.
     """
-    name = name or str(path)
+    name = clip(name or path)
     try:
-        text = Path(path).read_text()
+        data = load_yaml(read_text(path), RatioYAMLLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"{name}: a binary file, not YAML; pass a YAML file of fields") from None
     except OSError as e:
         raise ConfigError(f"{name}: cannot read it ({e.strerror}); pass a YAML file") from None
-    try:
-        data = yaml.load(text, Loader=RatioYAMLLoader)
+    except InputTooLarge as e:
+        raise ConfigError(f"{name}: refused, {e}") from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -205,7 +223,7 @@ def describe_validation_error(err: ValidationError, name: Callable[[str], str] =
         if e["type"] == "extra_forbidden":
             msg = "unknown field; check the spelling against the documented fields"
         if e["type"] not in ("extra_forbidden", "value_error", "missing"):
-            msg = f"{msg} (got {e['input']!r})"
+            msg = f"{msg} (got {short_repr(e['input'])})"
         lines.append(f"{name(loc)}: {msg}")
     return "; ".join(lines)
 

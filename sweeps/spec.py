@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from biril import Ratio, RatioError, TrainConfig
+from biril.bounded_input import InputTooLarge, clip, load_yaml, read_text, short_repr
 from biril.config import RatioYAMLLoader
 from results import layout
 from results.schema import OBJECTIVES
@@ -50,6 +51,9 @@ NOT_SEARCHABLE = {
     "device": "trials use the device Ray assigns them",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A sweep name is a folder name and part of a study name: well under the 255 bytes a
+# filesystem allows for one name, with room for Tune's suffixes.
+MAX_NAME_CHARS = 100
 
 
 class SweepError(ValueError):
@@ -153,7 +157,7 @@ class Search(_Model):
             try:
                 out.append(str(Ratio.parse(text)))
             except RatioError as e:
-                raise ValueError(f"entry {i} ({text!r}): {e}") from None
+                raise ValueError(f"entry {i} ({short_repr(text)}): {e}") from None
         return out
 
 
@@ -214,7 +218,12 @@ class SweepSpec(_Model):
     def _safe_name(cls, v: str) -> str:
         if not NAME_PATTERN.match(v):
             raise ValueError(
-                f"{v!r} must be letters, digits, '.', '_' or '-' (it names a folder and a study)"
+                f"{short_repr(v)} must be letters, digits, '.', '_' or '-' (it names a "
+                "folder and a study)"
+            )
+        if len(v) > MAX_NAME_CHARS:
+            raise ValueError(
+                f"is {len(v)} characters long; at most {MAX_NAME_CHARS} (it names a folder)"
             )
         return v
 
@@ -228,7 +237,7 @@ class SweepSpec(_Model):
             device = v.get("device")
             if device not in (None, "auto", "cpu"):
                 raise ValueError(
-                    f"device {device!r}: trials use the GPU Ray assigns them; "
+                    f"device {short_repr(device)}: trials use the GPU Ray assigns them; "
                     "leave it unset or use 'cpu' to force the CPU"
                 )
         return v
@@ -315,7 +324,7 @@ class SweepSpec(_Model):
                 TrainConfig(**{**base, name: value})
             except ValidationError as e:
                 problem = e.errors()[0]["msg"].removeprefix("Value error, ")
-                raise ValueError(f"{path}.{where}: {problem} (got {value!r})") from None
+                raise ValueError(f"{path}.{where}: {problem} (got {short_repr(value)})") from None
 
     @property
     def dataset(self) -> str:
@@ -368,13 +377,17 @@ def spec_path(spec: str | Path | None) -> Path:
     if isinstance(spec, str) and "/" not in text and not text.endswith((".yaml", ".yml")):
         if text not in shipped_specs():
             raise SpecError(
-                f"no shipped spec named {text!r}; choose one of {', '.join(shipped_specs())} "
-                "or give a path to a YAML file"
+                f"no shipped spec named {short_repr(text)}; choose one of "
+                f"{', '.join(shipped_specs())} or give a path to a YAML file"
             )
         return Path(str(resources.files("sweeps") / "specs" / f"{text}.yaml"))
     path = Path(text).expanduser()
-    if not path.is_file():
-        raise SpecError(f"{path}: spec file not found")
+    try:
+        found = path.exists()
+    except OSError as e:  # a name too long for the filesystem, say
+        raise SpecError(f"{clip(path)}: cannot look it up ({e.strerror})") from None
+    if not found:
+        raise SpecError(f"{clip(path)}: spec file not found")
     return path
 
 
@@ -385,9 +398,15 @@ def load_spec(spec: str | Path | None = None, **overrides: Any) -> SweepSpec:
     """
     path = spec_path(spec)
     try:
-        data = yaml.load(path.read_text(), Loader=RatioYAMLLoader)
+        data = load_yaml(read_text(path), RatioYAMLLoader)
+    except UnicodeDecodeError:
+        raise SpecError(f"{clip(path)}: a binary file, not a YAML spec") from None
+    except OSError as e:
+        raise SpecError(f"{clip(path)}: cannot read it ({e.strerror})") from None
+    except InputTooLarge as e:
+        raise SpecError(f"{clip(path)}: refused, {e}") from None
     except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}".replace("\n", " ")) from None
+        raise SpecError(clip(f"{path}: not valid YAML: {e}".replace("\n", " "), 400)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -400,7 +419,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(f"{source}: {describe(e)}") from None
+        raise SpecError(f"{clip(source)}: {describe(e)}") from None
 
 
 _BOUND_WORDS = {
@@ -421,6 +440,6 @@ def describe(err: ValidationError) -> str:
             msg = "unknown field; check the spelling against the documented fields"
         elif e["type"] in _BOUND_WORDS:
             (limit,) = e["ctx"].values()
-            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {e['input']!r}"
+            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {short_repr(e['input'])}"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
