@@ -18,6 +18,8 @@ import click
 
 from results.database import DB_ENV
 
+# Ctrl-C: the shell's code for SIGINT (128 + 2); the sweep's state is saved.
+EXIT_INTERRUPTED = 130
 # (database URL, dataset, output file) -> the report file written.
 ReportWriter = Callable[[str, str, Path], Path]
 
@@ -71,20 +73,27 @@ def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
     ) -> None:
         import optuna
 
-        from .runner import run_sweep
+        from .runner import SweepInterrupted, run_sweep
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from_env = click.get_current_context().get_parameter_source("db")
+        db_flag = f"${DB_ENV}" if from_env is click.core.ParameterSource.ENVIRONMENT else "--db"
         # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
-        with contextlib.redirect_stdout(sys.stderr):
-            summary = run_sweep(
-                spec,
-                storage=storage,
-                db=db,
-                name=name,
-                address=address,
-                fresh=fresh,
-                progress=not as_json,
-            )
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                summary = run_sweep(
+                    spec,
+                    storage=storage,
+                    db=db,
+                    name=name,
+                    address=address,
+                    fresh=fresh,
+                    progress=not as_json,
+                    db_flag=db_flag,
+                )
+        except SweepInterrupted as e:
+            click.echo(str(e), err=True)
+            sys.exit(EXIT_INTERRUPTED)
         report = None
         if write_report is not None and report_file != "none":
             report = _report(summary, db, write_report)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -21,10 +23,12 @@ from typing import Any
 
 import optuna
 
+from biril.folder_lock import FolderBusy, FolderLock
 from results.database import display_url
 from results.schema import VAL_ACC
 
 from .confirm import Confirmation
+from .lease import StudyLease
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import (
     Store,
@@ -42,7 +46,20 @@ TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     # One snapshot per checkpoint is what makes resuming exact; not worth a warning.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Ctrl-C is caught by ``stop_on_interrupt`` (which hands it on to Tune as SIGUSR1).
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C stopped the sweep; its state is saved and the same command resumes it."""
+
+    def __init__(self, summary: SweepSummary) -> None:
+        self.summary = summary
+        super().__init__(
+            f"interrupted: {summary.n_completed} full runs of sweep {summary.study} are saved; "
+            "run the same command again to resume it"
+        )
 
 
 def check_address(address: str | None) -> str | None:
@@ -97,6 +114,50 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
             "start over with the new spec, or --name for a new sweep"
         )
     return True
+
+
+@contextlib.contextmanager
+def own_sweep(store: Store) -> Iterator[StudyLease]:
+    """Hold the sweep's Tune folder (a folder lock, local roots) and its study (a lease in
+    the database) for the whole run; a second driver is refused, naming this one."""
+    with contextlib.ExitStack() as stack:
+        if store.is_local:
+            lock = FolderLock(
+                Path(store.dataset_dir) / f".{store.sweep}.lock", f"biril sweep {store.sweep}"
+            )
+            try:
+                stack.enter_context(lock)
+            except FolderBusy as e:
+                raise SweepError(
+                    f"sweep {store.study_name}: {e}: wait for it to finish (`biril best` and "
+                    "`biril report` can read it meanwhile), or pass --name for another sweep"
+                ) from None
+        yield stack.enter_context(StudyLease(store.db_url, store.study_name))
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[list[bool]]:
+    """The first Ctrl-C asks Tune to stop and save (SIGUSR1); a second one kills as usual.
+
+    Yields a one-item list that becomes ``[True]`` once Ctrl-C was pressed.
+    """
+    pressed = [False]
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(sig, frame) -> None:
+            pressed[0] = True
+            print("stopping: saving the sweep's state (Ctrl-C again to kill)", file=sys.stderr)
+            signal.signal(signal.SIGINT, previous)
+            signal.raise_signal(signal.SIGUSR1)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield pressed
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    else:
+        yield pressed
 
 
 def start_ray(address: str | None, log_to_driver: bool) -> bool:
@@ -240,13 +301,18 @@ def run_sweep(
     address: str | None = None,
     fresh: bool = False,
     progress: bool = True,
+    db_flag: str = "--db",
 ) -> SweepSummary:
     """Run (or resume) a ratio sweep and return its summary.
 
     ``spec``: a ``SweepSpec``, a YAML path, a shipped spec name, or None (digits).
     ``storage``: results root (path or URI); ``db``: Optuna database URL; ``name``:
     sweep name (overrides the spec's); ``address``: Ray cluster to use (else
-    ``$RAY_ADDRESS``, else an embedded local Ray, shut down at the end).
+    ``$RAY_ADDRESS``, else an embedded local Ray, shut down at the end); ``db_flag``:
+    how messages name where ``db`` came from (``$BIRIL_DB``).
+
+    The driver holds the sweep (``own_sweep``) from before it reads the study to the end;
+    Ctrl-C stops it with its state saved and raises ``SweepInterrupted``.
     """
     started = time.perf_counter()
     if not isinstance(spec, SweepSpec):
@@ -254,11 +320,28 @@ def run_sweep(
     if name is not None:
         spec = parse_spec({**spec.to_store(), "name": name}, source="--name")
     check_address(address)
-    store = resolve_store(spec, storage, db)
+    store = resolve_store(spec, storage, db, db_flag)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_data(spec)
-    storage_obj = open_storage(store.db_url)
-    resume = prepare_study(store, spec, storage_obj, fresh)
+    storage_obj = open_storage(store.db_url, db_flag)
+    with own_sweep(store) as lease:
+        resume = prepare_study(store, spec, storage_obj, fresh)
+        interrupted = fit(spec, store, storage_obj, resume, address, progress)
+        if lease.lost:
+            print(
+                f"warning: another driver took over sweep {store.study_name} while this one "
+                "was cut off from the database; check its trials",
+                file=sys.stderr,
+            )
+    summary = _summary(spec, store, storage_obj, started)
+    if interrupted:
+        raise SweepInterrupted(summary)
+    return summary
+
+
+def fit(spec: SweepSpec, store: Store, storage, resume: bool, address, progress: bool) -> bool:
+    """Start (or join) Ray and run the Tune experiment; True if Ctrl-C stopped it."""
+    import logging
 
     import ray
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -268,13 +351,22 @@ def run_sweep(
     table = ProgressTable(f"sweep {store.study_name}", spec.num_trials, spec.train.epochs)
     callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]
     started_ray = start_ray(address, log_to_driver=progress)
+    # Tune's own "resume with Tuner.restore(...)" is wrong advice here: the same command is.
+    tune_log = logging.getLogger("ray.tune.tune")
+    level = tune_log.level
     try:
-        with tune_env():
-            build_tuner(spec, store, storage_obj, resume, callbacks).fit()
+        with tune_env(), stop_on_interrupt() as pressed:
+            tune_log.setLevel(logging.ERROR)
+            build_tuner(spec, store, storage, resume, callbacks).fit()
     finally:
+        tune_log.setLevel(level)
         table.close()
         if started_ray:
             ray.shutdown()
+    return pressed[0]
+
+
+def _summary(spec: SweepSpec, store: Store, storage_obj, started: float) -> SweepSummary:
     study = optuna.load_study(study_name=store.study_name, storage=storage_obj)
     return summarize(
         study,
