@@ -20,10 +20,21 @@ STORAGE_HELP = (
 
 
 def _new_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A file path that can be written (its folders created), checked before any work."""
+    """A file path that can be written (its folders created), checked before any work.
+
+    An existing report, or the curves CSV written beside it, is replaced only with
+    ``--overwrite`` (an eager option, so it is known here).
+    """
+    from analysis.report import curves_path
+
     path = Path(value)
     if path.is_dir():
         raise click.BadParameter(f"{value} is a folder; name the file, e.g. {path / 'report.html'}")
+    taken = [p for p in (path, curves_path(path)) if p.exists()]
+    if taken and not ctx.params.get("overwrite"):
+        raise click.BadParameter(
+            f"{taken[0]} exists; pass --overwrite to replace it, or name a new file"
+        )
     ancestor = next(p for p in path.absolute().parents if p.exists())
     if not ancestor.is_dir():
         raise click.BadParameter(f"{ancestor} is a file, so {path.parent} cannot be created")
@@ -36,12 +47,15 @@ def _new_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--dataset", help="Only this dataset [default: every dataset in the store].")
 @click.option("-o", "--output", default="report.html", show_default=True, callback=_new_file,
-              help="HTML file to write.")
-def report_command(storage: str | None, dataset: str | None, output: str) -> None:
+              help="HTML file to write (and <name>-curves.csv beside it).")
+@click.option("--overwrite", is_flag=True, is_eager=True,
+              help="Replace the report and its curves CSV if they exist.")
+def report_command(storage: str | None, dataset: str | None, output: str, overwrite: bool) -> None:
     """Write one self-contained HTML report of the sweeps in the results store."""
     from analysis.report import write_report
 
-    click.echo(f"report: {write_report(storage, dataset=dataset, output=output)}")
+    path = write_report(storage, dataset=dataset, output=output, overwrite=overwrite)
+    click.echo(f"report: {path}")
 
 
 @click.command("best")

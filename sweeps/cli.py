@@ -20,8 +20,8 @@ from results.database import DB_ENV
 
 # Ctrl-C: the shell's code for SIGINT (128 + 2); the sweep's state is saved.
 EXIT_INTERRUPTED = 130
-# (database URL, dataset, output file) -> the report file written.
-ReportWriter = Callable[[str, str, Path], Path]
+# (database URL, dataset, output file, overwrite) -> the report file written.
+ReportWriter = Callable[[str, str, Path, bool], Path]
 
 
 def sweep_command(write_report: ReportWriter | None = None) -> click.Command:
@@ -118,8 +118,10 @@ def _report(summary, db: str | None, write_report: ReportWriter) -> str | None:
     results = Path(summary.results_dir)
     local = not is_uri(summary.results_dir)
     output = results / "report.html" if local else Path(f"report-{summary.dataset}.html")
+    # The sweep's own report in its results folder is its to rewrite; a file in the
+    # working folder is not.
     try:
-        return str(write_report(db or summary.storage, summary.dataset, output))
+        return str(write_report(db or summary.storage, summary.dataset, output, local))
     except StoreError as e:  # e.g. no trial finished: the summary above says why
         click.echo(f"no report: {e}", err=True)
         return None

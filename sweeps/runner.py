@@ -23,7 +23,7 @@ from typing import Any
 
 import optuna
 
-from biril.folder_lock import FolderBusy, FolderLock
+from biril.folder_lock import FolderBusy, FolderLock, describe_holder
 from results.database import display_url
 from results.schema import VAL_ACC
 
@@ -129,7 +129,8 @@ def own_sweep(store: Store) -> Iterator[StudyLease]:
                 stack.enter_context(lock)
             except FolderBusy as e:
                 raise SweepError(
-                    f"sweep {store.study_name}: {e}: wait for it to finish (`biril best` and "
+                    f"sweep {store.study_name} in {store.results_dir} is being run by "
+                    f"{describe_holder(e.holder)}: wait for it to finish (`biril best` and "
                     "`biril report` can read it meanwhile), or pass --name for another sweep"
                 ) from None
         yield stack.enter_context(StudyLease(store.db_url, store.study_name))
