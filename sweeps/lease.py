@@ -136,29 +136,33 @@ class StudyLease:
             "expires": now + self.ttl_s,
         }
 
-    def _take(self) -> bool:
-        now = time.time()
-        try:
-            with self._engine.begin() as c:
-                c.execute(sa.insert(_leases).values(study_name=self.study_name, **self._row(now)))
-            return True
-        except sa.exc.IntegrityError:
-            pass
-        with self._engine.begin() as c:
-            held = c.execute(
-                sa.select(_leases).where(_leases.c.study_name == self.study_name)
-            ).one_or_none()
-            if held is None:  # released in between: try once more from the top
-                c.execute(sa.insert(_leases).values(study_name=self.study_name, **self._row(now)))
+    def _take(self, attempts: int = 3) -> bool:
+        """INSERT a new lease, or take over a stale one; False while a live one holds it."""
+        for _ in range(attempts):
+            now = time.time()
+            try:
+                with self._engine.begin() as c:
+                    c.execute(
+                        sa.insert(_leases).values(study_name=self.study_name, **self._row(now))
+                    )
                 return True
-            if not is_stale(held, now):
-                return False
-            taken = c.execute(
-                sa.update(_leases)
-                .where(_leases.c.study_name == self.study_name, _leases.c.owner == held.owner)
-                .values(**self._row(now))
-            )
-            return taken.rowcount == 1
+            except sa.exc.IntegrityError:
+                pass
+            with self._engine.begin() as c:
+                held = c.execute(
+                    sa.select(_leases).where(_leases.c.study_name == self.study_name)
+                ).one_or_none()
+                if held is None:  # released in between: try again from the top
+                    continue
+                if not is_stale(held, now):
+                    return False
+                taken = c.execute(
+                    sa.update(_leases)
+                    .where(_leases.c.study_name == self.study_name, _leases.c.owner == held.owner)
+                    .values(**self._row(now))
+                )
+                return taken.rowcount == 1
+        return False
 
     def _busy_message(self) -> str:
         with self._engine.connect() as c:

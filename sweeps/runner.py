@@ -147,9 +147,11 @@ def stop_on_interrupt() -> Iterator[list[bool]]:
         previous = signal.getsignal(signal.SIGINT)
 
         def on_sigint(sig, frame) -> None:
+            signal.signal(signal.SIGINT, previous)
+            if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+                raise KeyboardInterrupt  # Tune is not running yet: stop right here
             pressed[0] = True
             print("stopping: saving the sweep's state (Ctrl-C again to kill)", file=sys.stderr)
-            signal.signal(signal.SIGINT, previous)
             signal.raise_signal(signal.SIGUSR1)
 
         signal.signal(signal.SIGINT, on_sigint)
