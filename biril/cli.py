@@ -121,8 +121,7 @@ def _given(**options) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def train(config_file, resume, as_json, **options) -> None:
     """Train one BIRIL run and report validation and test accuracy."""
-    from .checkpoint import CHECKPOINT_NAME
-    from .config import read_yaml, validated
+    from .config import read_yaml, validated  # no torch: a bad --config fails at once
 
     flags = _given(**options)
     data = read_yaml(config_file, f"--config {config_file}") if config_file else {}
@@ -133,6 +132,8 @@ def train(config_file, resume, as_json, **options) -> None:
         ratio = config.ratio.replace(":", "-")
         config.output_dir = f"runs/{config.dataset}-{ratio}-seed{config.seed}"
     if resume:
+        from .checkpoint import CHECKPOINT_NAME
+
         config.resume_from = f"{config.output_dir}/{CHECKPOINT_NAME}"
     result = _run_training(config, quiet=as_json)
     if as_json:

@@ -1,6 +1,10 @@
 """Run the probes of issue 22 against one ``biril`` and print a Markdown table of outcomes.
 
-    python docs/robustness_probes.py /path/to/.venv/bin/biril > probes.md
+    python docs/robustness_probes.py /path/to/.venv/bin/biril [--concurrent] > probes.md
+
+``--concurrent`` adds the probes that train for real (two trains into one folder, two
+sweeps on one study, Ctrl-C on a sweep): minutes each on an idle machine. The store the
+``best``/``report`` probes read is a synthetic one (``analysis.synthetic``, 40 trials).
 
 Each probe runs in a fresh temporary folder; the table gives its exit code, the lines it
 printed (stdout and stderr together), its last line, and what is on disk afterwards.
@@ -20,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BIRIL = sys.argv[1] if len(sys.argv) > 1 else "biril"
+BIRIL = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--concurrent" else "biril"
 PY = str(Path(BIRIL).with_name("python"))
 LIMIT_KB = 16 * 2**20
 TINY = """name: tiny
@@ -148,7 +152,11 @@ def ctrl_c_sweep() -> None:
 
 
 def store_probes(d: Path) -> None:
-    """``biril best``/``report`` on the store the two sweeps wrote, and tampered copies."""
+    """``biril best``/``report`` on a synthetic store, and tampered copies of it."""
+    (d / "st").mkdir()
+    subprocess.run([PY, "-c", "import sys; from analysis.synthetic import write_store; "
+                    "write_store(f'sqlite:///{sys.argv[1]}/biril.db', 40)", str(d / "st")],
+                   check=True, capture_output=True)
     st = str(d / "st")
     simple("best: missing store", ["best", "--dataset", "digits", "--storage", "/missing"])
     simple("best: sqlite file in a missing folder",
@@ -205,12 +213,13 @@ def store_probes(d: Path) -> None:
 def main() -> None:
     print("| probe | command | exit | lines | time | last line | on disk after |")
     print("|---|---|---|---|---|---|---|", flush=True)
-    two_trains()
+    if "--concurrent" in sys.argv:
+        two_trains()
+        with tempfile.TemporaryDirectory() as d:
+            two_sweeps(Path(d))
+        ctrl_c_sweep()
     with tempfile.TemporaryDirectory() as d:
-        d = Path(d)
-        two_sweeps(d)
-        store_probes(d)
-    ctrl_c_sweep()
+        store_probes(Path(d))
 
     def ro_root(folder: Path) -> None:
         (folder / "spec.yaml").write_text(TINY)
