@@ -2,7 +2,7 @@
 
 Reads only the results store written by ``biril sweep`` (one Optuna study per sweep, trial
 user attrs per the results-store contract); never talks to a live Ray cluster. The public
-names load lazily, so ``import analysis.cli`` (done by every ``biril`` command) stays cheap.
+names load lazily, so importing the package (as every ``biril`` command does) stays cheap.
 
 Example::
 

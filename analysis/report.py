@@ -2,7 +2,8 @@
 
 plotly.js is embedded once in the page head, so the file opens offline and can be mailed.
 Per dataset: the best ratio by the one rule (``results.ranking``) with how sure that is,
-the accuracy surface and its uncertainty, the top ratios in the rule's order with 95% CIs
+the accuracy surface and its uncertainty (beside it the linear probe's surface, where the
+sweeps fitted one: ``analysis.probe``), the top ratios in the rule's order with 95% CIs
 over seeds and their gap to the best, baselines and the paper's ratios against the best,
 the optimization history, learning curves (energy per epoch too, where measured) and
 Optuna's parameter importances; what STDP adds against its frozen control and the best
@@ -38,14 +39,16 @@ import numpy as np
 import pandas as pd
 
 from analysis import subset
-from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
+from analysis.ratios import PAPER_BEST, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, storage_url
 from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.errors import StoreError
 from results.ranking import Best, label
-from results.ratios import KEY_DECIMALS, closest_int_ratio, ratio_key
+from results.ratios import BASELINES, KEY_DECIMALS, PAPER_RATIOS, closest_int_ratio, ratio_key
+from results.ratios import SHARE_LABELS as LABELS
+from results.schema import PROBE_KEYS
 
 TOP_RATIOS = 10
 # The headline names at most this many of the ratios tied with the best (a large store can
@@ -266,6 +269,7 @@ def _dataset_section(view: DatasetView, csv_name: str) -> str:
     title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
     figure = surface_figure(view.drawn, view.surface, best, title, bool(view.drawn_note))
     parts.append(_figure_html(figure, f"surface-{view.name}"))
+    parts.append(_probe_section(view))
     parts.append(_energy_section(view))
     parts.append("<h3>Top ratios</h3>" + _top_table(view.summary))
     if view.answer is not None:
@@ -370,6 +374,24 @@ def _names(names: list[str], most: int = 10) -> str:
     return ", ".join(names[:most]) + (f" and {more:,} more" if more > 0 else "")
 
 
+def _probe_section(view: DatasetView) -> str:
+    """The linear probe's surface beside accuracy; empty for sweeps that fitted no probe."""
+    from analysis.probe import probe_pools, probe_surface_figure, probe_surfaces
+
+    if not probe_pools(view.trials):
+        return ""
+    tiers = np.where(view.reported, 0, 1)
+    surfaces, note = probe_surfaces(view.trials, tiers)
+    figure = probe_surface_figure(view.drawn, view.surface, surfaces,
+                                  f"{view.name}: accuracy and the linear probe over the simplex",
+                                  bool(view.drawn_note))
+    return "\n".join([
+        "<h3>What the features hold: a linear probe of the last block</h3>",
+        f"<p class=note>{html.escape(note)}</p>",
+        _figure_html(figure, f"probe-surface-{view.name}"),
+    ])
+
+
 def _energy_section(view: DatasetView) -> str:
     """Pareto front, its table and the energy surface; empty for sweeps without energy."""
     from analysis.energy import (
@@ -433,12 +455,15 @@ def _top_table(summary: pd.DataFrame) -> str:
     """The ratios in the rule's order: the best first, then by lower 95% bound."""
     if summary.empty:
         return "<p class=note>No full runs yet.</p>"
+    # The linear probe's mean accuracy per pooling, where some ratio fitted one.
+    probes = {pool: key for pool, key in PROBE_KEYS.items() if summary[key].notna().any()}
     header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean ± 95% CI)",
-              "lower bound (ranks)", "vs best", "test acc (mean)", "best run"]
+              "lower bound (ranks)", "vs best", "test acc (mean)",
+              *(f"probe {pool} (mean)" for pool in probes), "best run"]
     rows = [
         [str(rank + 1), label(row["ratio_int"], row["params"]), _fractions_text(row), row["sweep"],
          str(row["n_seeds"]), _mean_ci(row), _number(row["score"]), _versus(row),
-         _number(row["test_acc"]),
+         _number(row["test_acc"]), *(_number(row[key]) for key in probes.values()),
          f"#{row['trial_number']} {'' if pd.isna(row['trial_id']) else row['trial_id']}"]
         for rank, (_, row) in enumerate(summary.head(TOP_RATIOS).iterrows())
     ]

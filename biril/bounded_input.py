@@ -5,13 +5,13 @@ A config or spec file is a few hundred bytes. A mistyped path (``/dev/zero``,
 bomb, whose few lines expand to 10^9 values) must fail in a second with one line, not
 read until memory runs out. So: only regular files, at most ``MAX_FILE_BYTES`` read, at
 most ``MAX_ALIASES`` aliases, at most ``MAX_NODES`` values once aliases are expanded.
-Messages quote at most ``QUOTE_CHARS`` characters of anything the user wrote.
+Paths in messages are cut to ``QUOTE_CHARS`` characters (``clip``); values are quoted
+through ``results.errors.quote``.
 """
 
 from __future__ import annotations
 
 import os
-import reprlib
 import stat
 from typing import Any
 
@@ -24,9 +24,6 @@ MAX_ALIASES = 100
 MAX_NODES = 100_000
 QUOTE_CHARS = 200
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 8, 8
-_REPR.maxstring = _REPR.maxother = QUOTE_CHARS
 
 
 class InputTooLarge(ValueError):
@@ -37,11 +34,6 @@ def clip(text: Any, limit: int = QUOTE_CHARS) -> str:
     """``str(text)`` cut to ``limit`` characters (with ``…[N more]``), for messages."""
     s = str(text)
     return s if len(s) <= limit else f"{s[:limit]}…[{len(s) - limit} more]"
-
-
-def short_repr(value: Any) -> str:
-    """``repr(value)`` at bounded cost and length, however large or nested the value."""
-    return clip(_REPR.repr(value))
 
 
 def read_text(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from results.errors import UserError
+
 from .bounded_input import clip
 from .config import TrainConfig
 from .datasets import REGISTRY
@@ -44,14 +46,17 @@ FIXED_FIELDS = (
     "reset",
     "alpha",
     "stdp_linear",
+    "head_pool",
     "val_fraction",
     "split_seed",
+    "train_subset",
+    "labeled",
     "optimizer",
 )
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint or output folder the run cannot use; the message names the file and fix."""
 
 

@@ -4,7 +4,7 @@
 >>> summary = run_sweep(load_spec("digits"))  # doctest: +SKIP
 >>> summary.best.ratio_int, summary.best.ci, summary.best.verdict  # doctest: +SKIP
 
-Names are loaded on first use, so ``import sweeps.cli`` (the ``biril sweep`` command)
+Names are loaded on first use, so ``biril sweep`` (``birilcli.sweep``)
 costs no torch, Optuna or Ray import until the command runs.
 """
 

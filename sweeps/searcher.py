@@ -25,7 +25,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import unflatten_dict
 
-from results.schema import CURVE_KEYS, ENERGY_KEYS, VAL_ACC
+from results.schema import CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS, VAL_ACC
 
 from .confirm import Confirmation, identity_of
 from .samplers import make_sampler as sampler_named
@@ -200,4 +200,5 @@ class RatioSearch(OptunaSearch):
                 attrs[key] = result[key]
         if full_run:
             attrs["test_acc"] = result["test_acc"]
+            attrs.update({key: result[key] for key in PROBE_KEYS.values() if key in result})
         return attrs

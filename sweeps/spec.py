@@ -23,17 +23,17 @@ from pydantic import (
     model_validator,
 )
 
-from biril import Ratio, RatioError, TrainConfig
-from biril.bounded_input import InputTooLarge, clip, load_yaml, read_text, short_repr
+from biril import TrainConfig
+from biril.bounded_input import InputTooLarge, clip, load_yaml, read_text
 from biril.config import RatioYAMLLoader
 from results import layout
+from results.errors import UserError, quote
+from results.ratios import BASELINES, PAPER_RATIOS, Ratio, RatioError
 from results.schema import OBJECTIVES
 
 from .samplers import MULTI_OBJECTIVE_SAMPLERS, SamplerName
 from .simplex import Bounds, lattice_points
 
-PAPER_RATIOS = ("1:4:1", "1:6:2", "2:6:1", "1:8:3", "3:8:1")
-PURE_BASELINES = ("1:0:0", "0:1:0", "0:0:1")
 DEFAULT_SPEC = "digits"
 # Trial fields the sweep itself sets; a value in the spec's ``train`` block would be ignored.
 SWEEP_OWNED = {
@@ -56,7 +56,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_NAME_CHARS = 100
 
 
-class SweepError(ValueError):
+class SweepError(UserError, ValueError):
     """A sweep that cannot start (bad spec, options or store); the message says how to fix it."""
 
 
@@ -143,7 +143,7 @@ class Search(_Model):
     sampler: SamplerName = "tpe"
     seed: int = 0
     num_trials: int = Field(20, ge=1, description="search-stage trials, warm starts included")
-    warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *PURE_BASELINES])
+    warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *BASELINES.values()])
     bounds: Bounds = Bounds()
     # More dimensions searched jointly with the ratio: TrainConfig field -> its range.
     params: dict[str, Param] = Field(default_factory=dict)
@@ -157,7 +157,7 @@ class Search(_Model):
             try:
                 out.append(str(Ratio.parse(text)))
             except RatioError as e:
-                raise ValueError(f"entry {i} ({short_repr(text)}): {e}") from None
+                raise ValueError(f"entry {i} ({quote(text)}): {e}") from None
         return out
 
 
@@ -218,7 +218,7 @@ class SweepSpec(_Model):
     def _safe_name(cls, v: str) -> str:
         if not NAME_PATTERN.match(v):
             raise ValueError(
-                f"{short_repr(v)} must be letters, digits, '.', '_' or '-' (it names a "
+                f"{quote(v)} must be letters, digits, '.', '_' or '-' (it names a "
                 "folder and a study)"
             )
         if len(v) > MAX_NAME_CHARS:
@@ -237,7 +237,7 @@ class SweepSpec(_Model):
             device = v.get("device")
             if device not in (None, "auto", "cpu"):
                 raise ValueError(
-                    f"device {short_repr(device)}: trials use the GPU Ray assigns them; "
+                    f"device {quote(device)}: trials use the GPU Ray assigns them; "
                     "leave it unset or use 'cpu' to force the CPU"
                 )
         return v
@@ -324,7 +324,7 @@ class SweepSpec(_Model):
                 TrainConfig(**{**base, name: value})
             except ValidationError as e:
                 problem = e.errors()[0]["msg"].removeprefix("Value error, ")
-                raise ValueError(f"{path}.{where}: {problem} (got {short_repr(value)})") from None
+                raise ValueError(f"{path}.{where}: {problem} (got {quote(value)})") from None
 
     @property
     def dataset(self) -> str:
@@ -377,7 +377,7 @@ def spec_path(spec: str | Path | None) -> Path:
     if isinstance(spec, str) and "/" not in text and not text.endswith((".yaml", ".yml")):
         if text not in shipped_specs():
             raise SpecError(
-                f"no shipped spec named {short_repr(text)}; choose one of "
+                f"no shipped spec named {quote(text)}; choose one of "
                 f"{', '.join(shipped_specs())} or give a path to a YAML file"
             )
         return Path(str(resources.files("sweeps") / "specs" / f"{text}.yaml"))
@@ -440,6 +440,6 @@ def describe(err: ValidationError) -> str:
             msg = "unknown field; check the spelling against the documented fields"
         elif e["type"] in _BOUND_WORDS:
             (limit,) = e["ctx"].values()
-            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {short_repr(e['input'])}"
+            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {quote(e['input'])}"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)

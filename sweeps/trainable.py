@@ -3,7 +3,8 @@
 It pins itself to what Ray gave it (CPU threads, the assigned GPU or GPU fraction),
 reports after every epoch with a checkpoint, and resumes from the last checkpoint when
 Tune restarts it (after a failure, or when an interrupted sweep is resumed). The final
-epoch is reported once the test accuracy is known, so the last result carries it.
+epoch is reported once the test accuracy is known, so the last result carries it, and the
+linear probe's accuracies where the spec asks for one (``train.probe``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from ray import tune
 
 from biril import EpochMetrics, TrainConfig, train
-from results.schema import CURVE_KEYS
+from results.schema import CURVE_KEYS, PROBE_KEYS
 
 STATE_FILE = "trial_state.json"  # curve and wall time so far, kept beside checkpoint.pt
 
@@ -88,6 +89,26 @@ def epoch_metrics(m: EpochMetrics) -> dict[str, Any]:
     return d
 
 
+def trial_config(
+    config: dict[str, Any], device: str | None, workdir: Path, resume_from: str | None
+) -> TrainConfig:
+    """The trainer's config of one trial: the sweep's ``train`` settings, the searched
+    ``params`` and the variant's ``overrides``, and the suggested ratio's parts exactly as
+    suggested, so ``TrainConfig.ratio.fractions`` equals the ``ratio`` the store records."""
+    return TrainConfig(
+        **{
+            **config["base"]["train"],
+            **config["params"],
+            **config["overrides"],
+            "ratio": config["ratio_parts"],
+            "seed": config["seed"],
+            "device": device,
+            "output_dir": str(workdir),
+            "resume_from": resume_from,
+        }
+    )
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Train one ratio; ``config`` = the searcher's suggestion plus the sweep's ``base``."""
     base = config["base"]
@@ -110,18 +131,7 @@ def train_trial(config: dict[str, Any]) -> None:
     try:
         state, resume_from = restore(workdir)
         seconds_before = state["seconds"]
-        train_config = TrainConfig(
-            **{
-                **base["train"],
-                **config["params"],
-                **config["overrides"],
-                "ratio": config["ratio_parts"],
-                "seed": config["seed"],
-                "device": device,
-                "output_dir": str(workdir),
-                "resume_from": resume_from,
-            }
-        )
+        train_config = trial_config(config, device, workdir, resume_from)
 
         def report(metrics: dict[str, Any]) -> None:
             seconds = seconds_before + time.perf_counter() - started
@@ -141,6 +151,7 @@ def train_trial(config: dict[str, Any]) -> None:
                 state["last"] = metrics
 
         result = train(train_config, callback=on_epoch)
-        report({**state["last"], "test_acc": result.test_acc})
+        probe = {PROBE_KEYS[pool]: acc for pool, acc in result.probe.items()}
+        report({**state["last"], "test_acc": result.test_acc, **probe})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -22,8 +22,8 @@ from scipy import stats
 import analysis
 from analysis.ratios import fractions, simplex_distance
 from analysis.stats import summarize_ratios
-from biril.cli import cli
-from results.ratios import closest_int_ratio
+from birilcli.main import cli
+from results.ratios import RatioError, closest_int_ratio
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 U_PARAMS = ("u_stdp", "u_stbp", "u_stdp_stbp")
@@ -49,6 +49,8 @@ class Run:
     overrides: dict | None = None
     # Per-layer STDP diagnostics of each epoch of its curve.
     stdp: list[dict] | None = None
+    # The linear probe's accuracy per pooling ({"gap": ..., "pool4": ...}).
+    probe: dict | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -84,6 +86,7 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
         for key in ("role", "params", "overrides"):
             if getattr(run, key) is not None:
                 attrs[key] = getattr(run, key)
+        attrs.update({f"probe_{pool}": acc for pool, acc in (run.probe or {}).items()})
         searched = run.params or {}
         study.add_trial(optuna.trial.create_trial(
             params={**{name: math.exp(-f) for name, f in zip(U_PARAMS, fracs, strict=True)},
@@ -184,7 +187,7 @@ def test_closest_int_ratio_finds_the_papers_ratios_and_reduces():
 def test_fractions_rejects_malformed_ratios():
     assert fractions("2:6:2").tolist() == pytest.approx([0.2, 0.6, 0.2])
     for bad in ("1:8", "a:b:c", "0:0:0", "-1:2:3"):
-        with pytest.raises(ValueError, match="ratio"):
+        with pytest.raises(RatioError):
             fractions(bad)
 
 

@@ -128,7 +128,7 @@ def test_rayjob_entrypoint_runs_a_shipped_sweep_on_shared_storage():
 
     job = load("kuberay-rayjob.yaml")
     argv = shlex.split(job["spec"]["entrypoint"])
-    assert argv[:4] == ["python", "-m", "biril.cli", "sweep"]
+    assert argv[:4] == ["python", "-m", "birilcli", "sweep"]
     assert argv[4] in shipped_specs()
     storage = argv[argv.index("--storage") + 1]
     cluster = job["spec"]["rayClusterSpec"]

@@ -46,7 +46,7 @@ def wait_for(condition, what: str, proc: subprocess.Popen | None = None, limit_s
 def test_a_second_train_into_a_busy_folder_is_refused_and_the_first_is_intact(tmp_path):
     out = tmp_path / "runs" / "a"
     first = subprocess.Popen(
-        [sys.executable, "-m", "biril.cli", "train", "--seed", "1", "--epochs", "2",
+        [sys.executable, "-m", "birilcli", "train", "--seed", "1", "--epochs", "2",
          "--batch-size", "128", "--output-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
