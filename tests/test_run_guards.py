@@ -41,7 +41,7 @@ def test_names_too_long_for_the_filesystem_are_one_short_line(tmp_path, command)
 def test_a_database_url_from_the_environment_is_named_as_such(tmp_path):
     env = {**os.environ, "BIRIL_DB": "junk"}
     r = subprocess.run(
-        [sys.executable, "-m", "biril.cli", "sweep", "--storage", str(tmp_path / "R")],
+        [sys.executable, "-m", "birilcli", "sweep", "--storage", str(tmp_path / "R")],
         capture_output=True, text=True, env=env, timeout=300,
     )
     line = error_line(r)
