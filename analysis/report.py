@@ -46,6 +46,7 @@ from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import display_url, load_frames, storage_url
 from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
+from results.errors import StoreError
 from results.ranking import Best, label
 from results.ratios import BASELINES, KEY_DECIMALS, PAPER_RATIOS, closest_int_ratio, ratio_key
 from results.ratios import SHARE_LABELS as LABELS
@@ -107,21 +108,32 @@ class DatasetView:
         return None if self.summary.empty else self.summary.iloc[0]
 
 
+def curves_path(output: str | os.PathLike) -> Path:
+    """The CSV of every trial's curve written beside the report ``output``."""
+    path = Path(output)
+    return path.with_name(path.stem + CURVES_SUFFIX)
+
+
 def write_report(
     storage: str | os.PathLike | None = None,
     dataset: str | None = None,
     output: str | os.PathLike = "report.html",
+    overwrite: bool = False,
 ) -> Path:
     """Write the HTML report of the store's sweeps (one dataset, or all) and return its path.
 
-    Every trial's per-epoch curve goes to ``<output stem>-curves.csv`` beside it.
+    Every trial's per-epoch curve goes to ``<output stem>-curves.csv`` beside it. Either
+    file already there is replaced only with ``overwrite``, else ``StoreError``.
     """
     import optuna
     import plotly.offline
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = Path(output).expanduser().absolute()
-    csv = path.with_name(path.stem + CURVES_SUFFIX)
+    csv = curves_path(path)
+    taken = [p for p in (path, csv) if p.exists()]
+    if taken and not overwrite:
+        raise StoreError(f"{taken[0]} exists; pass --overwrite to replace it, or name a new file")
     trials, curves = load_frames(storage, dataset)
     records = lab_records(storage, dataset)
     views = dataset_views(trials, curves)

@@ -13,10 +13,13 @@ second, not an epoch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
+import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,14 @@ import torch
 
 from results.errors import UserError
 
+from .bounded_input import clip
 from .config import TrainConfig
 from .datasets import REGISTRY
+from .folder_lock import FolderBusy, FolderLock
 
 CHECKPOINT_NAME = "checkpoint.pt"
+# The lock a training run holds on its output folder while it runs (biril.folder_lock).
+LOCK_NAME = ".biril-train.lock"
 CHECKPOINT_KEYS = ("model", "step", "epoch", "history", "config")
 # The fields that fix the network, the data it sees and its optimizer's state: a
 # checkpoint only continues a run whose values are the same.
@@ -60,11 +67,47 @@ def checkpoint_file(path: str | Path) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind.
+
+    The temporary file's name is unique to this write, so no two writers share one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: a name no other writer holds; mode 0o666 less the umask, as open() gives.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def own_output_dir(config: TrainConfig) -> Iterator[None]:
+    """Hold the run's output folder (an OS lock, see ``biril.folder_lock``) while it runs.
+
+    Taken before the folder is looked at, so two runs into one folder cannot both find
+    "no checkpoint yet"; the second is refused at once, naming the first.
+    """
+    if not config.output_dir:
+        yield
+        return
+    folder = Path(config.output_dir)
+    check_output_dir(folder)
+    try:
+        lock = FolderLock(folder / LOCK_NAME, "biril train")
+        lock.acquire()
+    except FolderBusy as e:
+        raise CheckpointError(
+            f"{e}: wait for that run to end (or stop it), or choose another --output-dir"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -114,6 +157,7 @@ def prepare_checkpoint(config: TrainConfig) -> dict[str, Any] | None:
     if config.output_dir:
         folder = Path(config.output_dir)
         check_output_dir(folder)
+        check_is_file(folder / CHECKPOINT_NAME)
         check_no_overwrite(folder / CHECKPOINT_NAME, config)
     if not config.resume_from:
         return None
@@ -124,19 +168,29 @@ def prepare_checkpoint(config: TrainConfig) -> dict[str, Any] | None:
 
 def check_output_dir(folder: Path) -> None:
     """A folder the checkpoints can be written to (created if new), else why not."""
-    if folder.exists() and not folder.is_dir():
-        raise CheckpointError(
-            f"--output-dir {folder} is a file, not a folder: choose another --output-dir"
-        )
     try:
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(
+                f"--output-dir {clip(folder)} is a file, not a folder: choose another "
+                "--output-dir"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
         raise CheckpointError(
-            f"--output-dir {folder}: cannot write there ({e.strerror or e}); choose a folder "
-            "you can write to"
+            f"--output-dir {clip(folder)}: cannot write there ({e.strerror or e}); choose a "
+            "folder you can write to, with a shorter path if it is too long"
         ) from None
+
+
+def check_is_file(target: Path) -> None:
+    """A checkpoint path that is a folder (or a device, a pipe) can never be written."""
+    if target.exists() and not target.is_file():
+        raise CheckpointError(
+            f"{clip(target)} is a folder, not a checkpoint, so the run could not save there: "
+            "move it away, or choose another --output-dir"
+        )
 
 
 def check_no_overwrite(target: Path, config: TrainConfig) -> None:

@@ -26,6 +26,8 @@ from pydantic import (
 from results.errors import UserError, quote
 from results.ratios import Ratio
 
+from .bounded_input import BoundedLoader, InputTooLarge, clip, load_yaml, read_text
+
 # A ratio in the model; text (``"1:8:3"``) or three numbers on the way in, text on the way
 # out (JSON, YAML, checkpoints), with nothing rounded.
 RatioField = Annotated[
@@ -36,12 +38,19 @@ RatioField = Annotated[
 ]
 
 
-class RatioYAMLLoader(yaml.SafeLoader):
+# Physical bounds of the numeric fields: generous (far past any run that fits a GPU today),
+# there to turn a typo (``--batch-size 1e9``, ``epochs: 1e18``) into a line, not a crash.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536
+MAX_TIME_STEPS = 4_096
+
+
+class RatioYAMLLoader(BoundedLoader):
     """YAML 1.1 reads an unquoted ``1:8:3`` as the base-60 integer 4083; here it stays text."""
 
 
 RatioYAMLLoader.yaml_implicit_resolvers = {
-    key: list(resolvers) for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    key: list(resolvers) for key, resolvers in BoundedLoader.yaml_implicit_resolvers.items()
 }
 for _digit in "0123456789":
     RatioYAMLLoader.yaml_implicit_resolvers.setdefault(_digit, []).insert(
@@ -56,8 +65,10 @@ class ConfigError(UserError, ValueError):
 class TrainConfig(BaseModel):
     """One training run. Defaults train ``digits`` to ≥98% test accuracy on a laptop CPU."""
 
+    # Every float finite: an infinite or NaN rate fails here, not mid-run.
     model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True,
+        allow_inf_nan=False,
     )
 
     # Data
@@ -102,7 +113,8 @@ class TrainConfig(BaseModel):
         None, description="Network size: small | mnist | paper18 (default: the dataset's)."
     )
     time_steps: int | None = Field(
-        None, ge=1, description="Simulation time steps (default: the dataset's)."
+        None, ge=1, le=MAX_TIME_STEPS,
+        description="Simulation time steps (default: the dataset's).",
     )
     v_threshold: float = Field(1.0, gt=0.0, description="IF neuron firing threshold.")
     reset: Literal["hard", "soft"] = Field(
@@ -123,8 +135,10 @@ class TrainConfig(BaseModel):
     )
 
     # STBP
-    epochs: int = Field(30, ge=1, description="Training epochs.")
-    batch_size: int = Field(64, ge=2, description="Samples per iteration.")
+    epochs: int = Field(30, ge=1, le=MAX_EPOCHS, description="Training epochs.")
+    batch_size: int = Field(
+        64, ge=2, le=MAX_BATCH_SIZE, description="Samples per iteration."
+    )
     loss: Literal["mse", "ce"] = Field(
         "mse", description="mse (on firing rates, the paper's) or ce (cross-entropy)."
     )
@@ -244,6 +258,13 @@ class TrainConfig(BaseModel):
     def _check_device(cls, v: str | None) -> str | None:
         return device_name(v)
 
+    @field_validator("output_dir")
+    @classmethod
+    def _check_output_dir(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("is empty, so no checkpoint would be written: name a folder")
+        return v
+
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
         """The YAML file's fields, ``overrides`` on top; a bad field is named in its file."""
@@ -263,17 +284,18 @@ def device_name(v: str | None) -> str | None:
 def read_yaml(path: str | Path, name: str | None = None) -> dict:
     """The mapping of fields in a YAML file; a ``ConfigError`` naming it (as ``name``) if not.
 
-    Binary files, malformed YAML and YAML that is not a mapping all end as one line.
+    Binary files, malformed YAML, YAML that is not a mapping, and input past the bounds of
+    ``biril.bounded_input`` (size, aliases, devices and pipes) all end as one line.
     """
-    name = name or str(path)
+    name = clip(name or path)
     try:
-        text = Path(path).read_text()
+        data = load_yaml(read_text(path), RatioYAMLLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"{name}: a binary file, not YAML; pass a YAML file of fields") from None
     except OSError as e:
         raise ConfigError(f"{name}: cannot read it ({e.strerror}); pass a YAML file") from None
-    try:
-        data = yaml.load(text, Loader=RatioYAMLLoader)
+    except InputTooLarge as e:
+        raise ConfigError(f"{name}: refused, {e}") from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""

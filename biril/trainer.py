@@ -27,7 +27,13 @@ import torch.nn.functional as F
 from results.errors import UserError
 
 from .capture import capture
-from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    load_states,
+    own_output_dir,
+    prepare_checkpoint,
+    save_checkpoint,
+)
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
@@ -35,6 +41,8 @@ from .datasets.subset import train_subset
 from .diagnostics import STDPDiagnostics
 from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
+from .memory import check_fits as check_memory
+from .memory import out_of_memory_as_error
 from .models import SpikeRateMonitor, SpikingResNet, build_model
 from .plasticity import (
     STDPParams,
@@ -526,7 +534,20 @@ def train(
     ``progress(step, steps_per_epoch)`` after every training step (for progress bars).
 
     >>> r = train(TrainConfig(dataset="digits", ratio="1:8:3", epochs=1))  # doctest: +SKIP
+
+    The run holds its output folder for its whole length: a second run into it is refused.
     """
+    # Before any allocation or folder: refuse a run that cannot fit its device.
+    check_memory(config, resolve_device(config.device))
+    with own_output_dir(config), out_of_memory_as_error(config):
+        return _train(config, callback, progress)
+
+
+def _train(
+    config: TrainConfig,
+    callback: EpochCallback | None,
+    progress: Callable[[int, int], None] | None,
+) -> TrainResult:
     started = time.perf_counter()
     resumed = prepare_checkpoint(config)  # before any work: the output folder, what resumes
     device = resolve_device(config.device)

@@ -27,8 +27,9 @@ from results.errors import UserError, quote
 @click.option("--storage", help="Results root, as for `biril sweep` (else $BIRIL_RESULTS).")
 @click.option("--db", help="Optuna database URL, as for `biril sweep` (else SQLite in the root).")
 @click.option("--out", type=click.Path(), help="Also write the JSON to this new file.")
+@click.option("--overwrite", is_flag=True, help="Replace the --out file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def doctor(address, smoke, device, cases, dataset, out, as_json, **where) -> None:
+def doctor(address, smoke, device, cases, dataset, out, overwrite, as_json, **where) -> None:
     """Check this machine (or every node of a cluster) before a sweep.
 
     Exit status 1 when a check the next sweep needs fails (or, with --smoke, a case).
@@ -37,8 +38,9 @@ def doctor(address, smoke, device, cases, dataset, out, as_json, **where) -> Non
         raise UserError("--smoke runs here; --address checks a cluster: pass one of them")
     if (device or cases) and not smoke:
         raise UserError(f"{'--device' if device else '--case'} belongs to --smoke: add --smoke")
-    if out and Path(out).exists():
-        raise UserError(f"--out {quote(out)} exists; name a new file (nothing is overwritten)")
+    if out and Path(out).exists() and not overwrite:
+        raise UserError(f"--out {quote(out)} exists; pass --overwrite to replace it, or name a "
+                        "new file")
     if dataset is not None:
         from biril.datasets import REGISTRY
 

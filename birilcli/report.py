@@ -23,10 +23,21 @@ STORAGE_HELP = (
 
 
 def _new_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A file path that can be written (its folders created), checked before any work."""
+    """A file path that can be written (its folders created), checked before any work.
+
+    An existing report, or the curves CSV written beside it, is replaced only with
+    ``--overwrite`` (an eager option, so it is known here).
+    """
+    from analysis.report import curves_path
+
     path = Path(value)
     if path.is_dir():
         raise click.BadParameter(f"{value} is a folder; name the file, e.g. {path / 'report.html'}")
+    taken = [p for p in (path, curves_path(path)) if p.exists()]
+    if taken and not ctx.params.get("overwrite"):
+        raise click.BadParameter(
+            f"{taken[0]} exists; pass --overwrite to replace it, or name a new file"
+        )
     ancestor = next(p for p in path.absolute().parents if p.exists())
     if not ancestor.is_dir():
         raise click.BadParameter(f"{ancestor} is a file, so {path.parent} cannot be created")
@@ -46,11 +57,12 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--dataset", help="Only this dataset [default: every dataset in the store].")
 @click.option("-o", "--output", default="report.html", show_default=True, callback=_new_file,
-              help="HTML file to write.")
+              help="HTML file to write (and <name>-curves.csv beside it).")
 @click.option("--figures", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Also write the figures as SVG and PDF and the top ratios as CSV and LaTeX "
                    "into DIR, for a paper (needs kaleido and a Chrome/Chromium).")
-@click.option("--overwrite", is_flag=True, help="--figures: replace files already in DIR.")
+@click.option("--overwrite", is_flag=True, is_eager=True,
+              help="Replace the report, its curves CSV and (with --figures) files in DIR.")
 def report_command(storage: str | None, dataset: str | None, output: str, figures: str | None,
                    overwrite: bool) -> None:
     """Write one self-contained HTML report of the sweeps in the results store."""
@@ -61,9 +73,8 @@ def report_command(storage: str | None, dataset: str | None, output: str, figure
 
         written = export_figures(storage, figures, dataset=dataset, overwrite=overwrite)
         click.echo(f"figures: {len(written)} files in {figures}")
-    elif overwrite:
-        raise click.UsageError("--overwrite belongs to --figures: add --figures DIR")
-    click.echo(f"report: {write_report(storage, dataset=dataset, output=output)}")
+    path = write_report(storage, dataset=dataset, output=output, overwrite=overwrite)
+    click.echo(f"report: {path}")
 
 
 @click.command("best")

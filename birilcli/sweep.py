@@ -17,6 +17,9 @@ import click
 
 from results.database import DB_ENV
 
+# Ctrl-C: the shell's code for SIGINT (128 + 2); the sweep's state is saved.
+EXIT_INTERRUPTED = 130
+
 
 @click.command(
     "sweep",
@@ -73,21 +76,28 @@ def sweep_command(
 ) -> None:
     import optuna
 
-    from sweeps.runner import run_sweep
+    from sweeps.runner import SweepInterrupted, run_sweep
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from_env = click.get_current_context().get_parameter_source("db")
+    db_flag = f"${DB_ENV}" if from_env is click.core.ParameterSource.ENVIRONMENT else "--db"
     # Ray Tune prints its own banners to stdout; stdout is for the summary alone.
-    with contextlib.redirect_stdout(sys.stderr):
-        summary = run_sweep(
-            spec,
-            storage=storage,
-            db=db,
-            name=name,
-            address=address,
-            fresh=fresh,
-            progress=not as_json,
-            overrides=overrides,
-        )
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = run_sweep(
+                spec,
+                storage=storage,
+                db=db,
+                name=name,
+                address=address,
+                fresh=fresh,
+                progress=not as_json,
+                overrides=overrides,
+                db_flag=db_flag,
+            )
+    except SweepInterrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_INTERRUPTED)
     report = None
     if report_file != "none":
         report = _report(summary, db)
@@ -111,8 +121,11 @@ def _report(summary, db: str | None) -> str | None:
     results = Path(summary.results_dir)
     local = not is_uri(summary.results_dir)
     output = results / "report.html" if local else Path(f"report-{summary.dataset}.html")
+    # The sweep's own report in its results folder is its to rewrite; a file in the
+    # working folder is not.
     try:
-        return str(write_report(db or summary.storage, dataset=summary.dataset, output=output))
+        return str(write_report(db or summary.storage, dataset=summary.dataset, output=output,
+                                overwrite=local))
     except StoreError as e:  # e.g. no trial finished: the summary above says why
         click.echo(f"no report: {e}", err=True)
         return None

@@ -23,8 +23,6 @@ def _given(**options) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def train(config_file, resume, as_json, **options) -> None:
     """Train one BIRIL run and report validation and test accuracy."""
-    from biril.checkpoint import CHECKPOINT_NAME
-
     flags = _given(**options)
     data = read_yaml(config_file, f"--config {config_file}") if config_file else {}
     config = validated(
@@ -34,6 +32,8 @@ def train(config_file, resume, as_json, **options) -> None:
         ratio = str(config.ratio).replace(":", "-")
         config.output_dir = f"runs/{config.dataset}-{ratio}-seed{config.seed}"
     if resume:
+        from biril.checkpoint import CHECKPOINT_NAME  # torch: only once the config is good
+
         config.resume_from = f"{config.output_dir}/{CHECKPOINT_NAME}"
     result = _run_training(config, quiet=as_json)
     if as_json:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -21,12 +23,14 @@ from typing import Any
 
 import optuna
 
+from biril.folder_lock import FolderBusy, FolderLock, describe_holder
 from results.compute import STUDY_SLOTS
 from results.database import display_url
 
 from . import budget
 from .confirm import Confirmation
-from .grow import changes, growth
+from .grow import Growth, changes, growth
+from .lease import StudyLease
 from .overrides import apply_overrides
 from .packing import Packing, PackingError, resolve_packing
 from .provenance import record as record_provenance
@@ -49,7 +53,20 @@ TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     # One snapshot per checkpoint is what makes resuming exact; not worth a warning.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Ctrl-C is caught by ``stop_on_interrupt`` (which hands it on to Tune as SIGUSR1).
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C stopped the sweep; its state is saved and the same command resumes it."""
+
+    def __init__(self, summary: SweepSummary) -> None:
+        self.summary = summary
+        super().__init__(
+            f"interrupted: {summary.n_completed} full runs of sweep {summary.study} are saved; "
+            "run the same command again to resume it"
+        )
 
 
 def check_address(address: str | None) -> str | None:
@@ -104,6 +121,53 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
             "start over with the new spec, or --name for a new sweep"
         )
     return True
+
+
+@contextlib.contextmanager
+def own_sweep(store: Store) -> Iterator[StudyLease]:
+    """Hold the sweep's Tune folder (a folder lock, local roots) and its study (a lease in
+    the database) for the whole run; a second driver is refused, naming this one."""
+    with contextlib.ExitStack() as stack:
+        if store.is_local:
+            lock = FolderLock(
+                Path(store.dataset_dir) / f".{store.sweep}.lock", f"biril sweep {store.sweep}"
+            )
+            try:
+                stack.enter_context(lock)
+            except FolderBusy as e:
+                raise SweepError(
+                    f"sweep {store.study_name} in {store.results_dir} is being run by "
+                    f"{describe_holder(e.holder)}: wait for it to finish (`biril best` and "
+                    "`biril report` can read it meanwhile), or pass --name for another sweep"
+                ) from None
+        yield stack.enter_context(StudyLease(store.db_url, store.study_name))
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[list[bool]]:
+    """The first Ctrl-C asks Tune to stop and save (SIGUSR1); a second one kills as usual.
+
+    Yields a one-item list that becomes ``[True]`` once Ctrl-C was pressed.
+    """
+    pressed = [False]
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(sig, frame) -> None:
+            signal.signal(signal.SIGINT, previous)
+            if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+                raise KeyboardInterrupt  # Tune is not running yet: stop right here
+            pressed[0] = True
+            print("stopping: saving the sweep's state (Ctrl-C again to kill)", file=sys.stderr)
+            signal.raise_signal(signal.SIGUSR1)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield pressed
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    else:
+        yield pressed
 
 
 def start_ray(address: str | None, log_to_driver: bool) -> bool:
@@ -308,6 +372,7 @@ def run_sweep(
     fresh: bool = False,
     progress: bool = True,
     overrides: Sequence[str] = (),
+    db_flag: str = "--db",
 ) -> SweepSummary:
     """Run (or resume) a ratio sweep and return its summary.
 
@@ -315,7 +380,11 @@ def run_sweep(
     ``storage``: results root (path or URI); ``db``: Optuna database URL; ``name``:
     sweep name (overrides the spec's); ``address``: Ray cluster to use (else
     ``$RAY_ADDRESS``, else an embedded local Ray, shut down at the end); ``overrides``:
-    ``PATH=VALUE`` changes to the spec (``sweeps.overrides``), recorded in its study.
+    ``PATH=VALUE`` changes to the spec (``sweeps.overrides``), recorded in its study. ``db_flag``:
+    how messages name where ``db`` came from (``$BIRIL_DB``).
+
+    The driver holds the sweep (``own_sweep``) from before it reads the study to the end;
+    Ctrl-C stops it with its state saved and raises ``SweepInterrupted``.
     """
     started = time.perf_counter()
     if not isinstance(spec, SweepSpec):
@@ -325,16 +394,37 @@ def run_sweep(
         spec = parse_spec({**spec.to_store(), "name": name}, source="--name")
     check_address(address)
     check_installed(spec.logging)
-    store = resolve_store(spec, storage, db)
+    store = resolve_store(spec, storage, db, db_flag)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_data(spec)
-    storage_obj = open_storage(store.db_url)
-    grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
-    resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
-    # A resumed or grown sweep keeps the packing it started with.
-    packing = plan_packing(
-        spec, find_study(storage_obj, store.study_name) if resume or grown else None, address
-    )
+    storage_obj = open_storage(store.db_url, db_flag)
+    with own_sweep(store) as lease:
+        grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
+        resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
+        # A resumed or grown sweep keeps the packing it started with.
+        packing = plan_packing(
+            spec, find_study(storage_obj, store.study_name) if resume or grown else None,
+            address,
+        )
+        interrupted = fit(spec, store, storage_obj, resume, address, progress, packing)
+        if lease.lost:
+            print(
+                f"warning: another driver took over sweep {store.study_name} while this one "
+                "was cut off from the database; check its trials",
+                file=sys.stderr,
+            )
+    summary = _summary(spec, store, storage_obj, started, grown)
+    if interrupted:
+        raise SweepInterrupted(summary)
+    return summary
+
+
+def fit(
+    spec: SweepSpec, store: Store, storage, resume: bool, address, progress: bool,
+    packing: Packing | None,
+) -> bool:
+    """Start (or join) Ray and run the Tune experiment; True if Ctrl-C stopped it."""
+    import logging
 
     import ray
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -346,18 +436,29 @@ def run_sweep(
     callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]
     callbacks += tracker_callbacks(spec.logging, store.study_name, store.results_dir)
     started_ray = start_ray(address, log_to_driver=progress)
+    # Tune's own "resume with Tuner.restore(...)" is wrong advice here: the same command is.
+    tune_log = logging.getLogger("ray.tune.tune")
+    level = tune_log.level
     budget.start(spec.stop.seconds)
     try:
-        with tune_env():
-            tuner = build_tuner(spec, store, storage_obj, resume, callbacks, packing)
+        with tune_env(), stop_on_interrupt() as pressed:
+            tune_log.setLevel(logging.ERROR)
+            tuner = build_tuner(spec, store, storage, resume, callbacks, packing)
             record_provenance(
-                optuna.load_study(study_name=store.study_name, storage=storage_obj), resume
+                optuna.load_study(study_name=store.study_name, storage=storage), resume
             )
             tuner.fit()
     finally:
+        tune_log.setLevel(level)
         table.close()
         if started_ray:
             ray.shutdown()
+    return pressed[0]
+
+
+def _summary(
+    spec: SweepSpec, store: Store, storage_obj, started: float, grown: Growth | None
+) -> SweepSummary:
     study = optuna.load_study(study_name=store.study_name, storage=storage_obj)
     return summarize(
         study,

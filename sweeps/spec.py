@@ -24,9 +24,10 @@ from pydantic import (
 )
 
 from biril import TrainConfig
+from biril.bounded_input import InputTooLarge, clip, load_yaml, read_text
 from biril.config import RatioYAMLLoader
 from results import layout
-from results.errors import UserError
+from results.errors import UserError, quote
 from results.ratios import BASELINES, PAPER_RATIOS, Ratio, RatioError
 from results.schema import OBJECTIVES
 
@@ -51,6 +52,9 @@ NOT_SEARCHABLE = {
 }
 # Spec fields a resumed sweep may change.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A sweep name is a folder name and part of a study name: well under the 255 bytes a
+# filesystem allows for one name, with room for Tune's suffixes.
+MAX_NAME_CHARS = 100
 
 
 class SweepError(UserError, ValueError):
@@ -169,7 +173,7 @@ class Search(_Model):
             try:
                 out.append(str(Ratio.parse(text)))
             except RatioError as e:
-                raise ValueError(f"entry {i} ({text!r}): {e}") from None
+                raise ValueError(f"entry {i} ({quote(text)}): {e}") from None
         return out
 
 
@@ -309,7 +313,12 @@ class SweepSpec(_Model):
     def _safe_name(cls, v: str) -> str:
         if not NAME_PATTERN.match(v):
             raise ValueError(
-                f"{v!r} must be letters, digits, '.', '_' or '-' (it names a folder and a study)"
+                f"{quote(v)} must be letters, digits, '.', '_' or '-' (it names a "
+                "folder and a study)"
+            )
+        if len(v) > MAX_NAME_CHARS:
+            raise ValueError(
+                f"is {len(v)} characters long; at most {MAX_NAME_CHARS} (it names a folder)"
             )
         return v
 
@@ -323,7 +332,7 @@ class SweepSpec(_Model):
             device = v.get("device")
             if device not in (None, "auto", "cpu"):
                 raise ValueError(
-                    f"device {device!r}: trials use the GPU Ray assigns them; "
+                    f"device {quote(device)}: trials use the GPU Ray assigns them; "
                     "leave it unset or use 'cpu' to force the CPU"
                 )
         return v
@@ -410,7 +419,7 @@ class SweepSpec(_Model):
                 TrainConfig(**{**base, name: value})
             except ValidationError as e:
                 problem = e.errors()[0]["msg"].removeprefix("Value error, ")
-                raise ValueError(f"{path}.{where}: {problem} (got {value!r})") from None
+                raise ValueError(f"{path}.{where}: {problem} (got {quote(value)})") from None
 
     @property
     def dataset(self) -> str:
@@ -463,13 +472,17 @@ def spec_path(spec: str | Path | None) -> Path:
     if isinstance(spec, str) and "/" not in text and not text.endswith((".yaml", ".yml")):
         if text not in shipped_specs():
             raise SpecError(
-                f"no shipped spec named {text!r}; choose one of {', '.join(shipped_specs())} "
-                "or give a path to a YAML file"
+                f"no shipped spec named {quote(text)}; choose one of "
+                f"{', '.join(shipped_specs())} or give a path to a YAML file"
             )
         return Path(str(resources.files("sweeps") / "specs" / f"{text}.yaml"))
     path = Path(text).expanduser()
-    if not path.is_file():
-        raise SpecError(f"{path}: spec file not found")
+    try:
+        found = path.exists()
+    except OSError as e:  # a name too long for the filesystem, say
+        raise SpecError(f"{clip(path)}: cannot look it up ({e.strerror})") from None
+    if not found:
+        raise SpecError(f"{clip(path)}: spec file not found")
     return path
 
 
@@ -480,9 +493,15 @@ def load_spec(spec: str | Path | None = None, **overrides: Any) -> SweepSpec:
     """
     path = spec_path(spec)
     try:
-        data = yaml.load(path.read_text(), Loader=RatioYAMLLoader)
+        data = load_yaml(read_text(path), RatioYAMLLoader)
+    except UnicodeDecodeError:
+        raise SpecError(f"{clip(path)}: a binary file, not a YAML spec") from None
+    except OSError as e:
+        raise SpecError(f"{clip(path)}: cannot read it ({e.strerror})") from None
+    except InputTooLarge as e:
+        raise SpecError(f"{clip(path)}: refused, {e}") from None
     except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML: {e}".replace("\n", " ")) from None
+        raise SpecError(clip(f"{path}: not valid YAML: {e}".replace("\n", " "), 400)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -495,7 +514,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(f"{source}: {describe(e)}") from None
+        raise SpecError(f"{clip(source)}: {describe(e)}") from None
 
 
 _BOUND_WORDS = {
@@ -516,6 +535,6 @@ def describe(err: ValidationError) -> str:
             msg = "unknown field; check the spelling against the documented fields"
         elif e["type"] in _BOUND_WORDS:
             (limit,) = e["ctx"].values()
-            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {e['input']!r}"
+            msg = f"must be {_BOUND_WORDS[e['type']]} {limit}, got {quote(e['input'])}"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)

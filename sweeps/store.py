@@ -6,12 +6,14 @@ creates it for one sweep and opens its database for writing.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
+from biril.bounded_input import clip
 from results import layout
 from results.database import (
     DatabaseError,
@@ -52,34 +54,52 @@ class Store:
         return not layout.is_uri(self.root)
 
 
-def resolve_store(spec: SweepSpec, storage: str | None = None, db: str | None = None) -> Store:
-    """The sweep's store; fails fast on an unusable root or database URL."""
+def resolve_store(
+    spec: SweepSpec, storage: str | None = None, db: str | None = None, db_flag: str = "--db"
+) -> Store:
+    """The sweep's store; fails fast on an unusable root or database URL.
+
+    ``db_flag`` names where ``db`` came from in messages (``--db`` or ``$BIRIL_DB``).
+    """
     root = layout.results_root(storage)
-    if db is None:
-        if layout.is_uri(root):
-            raise SweepError(
-                f"--storage {root} is an object-store URI, where SQLite cannot live: "
-                "name the Optuna database with --db URL (e.g. postgresql+psycopg2://…)"
-            )
-        try:
-            Path(root).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SweepError(f"--storage {root}: cannot create the results folder ({e})") from None
-        db = layout.sqlite_url(root)
+    if db is None and layout.is_uri(root):
+        raise SweepError(
+            f"--storage {clip(root)} is an object-store URI, where SQLite cannot live: "
+            "name the Optuna database with --db URL (e.g. postgresql+psycopg2://…)"
+        )
+    store = Store(root=root, db_url=db or layout.sqlite_url(root), dataset=spec.dataset,
+                  sweep=spec.name)
+    if store.is_local:
+        check_writable(Path(store.dataset_dir), root)
     try:
-        check_db_url(db, "--db")
+        check_db_url(store.db_url, db_flag)
     except DatabaseError as e:
         raise SweepError(str(e)) from None
-    return Store(root=root, db_url=db, dataset=spec.dataset, sweep=spec.name)
+    return store
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
+def check_writable(folder: Path, root: str) -> None:
+    """Create the sweep's dataset folder under the root and write a file there, or say why
+    not, before Ray starts (a read-only or too-long path would fail deep inside Tune)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise SweepError(
+            f"--storage {clip(root)}: cannot write the results folder {clip(folder)} "
+            f"({e.strerror or e}); choose a folder you can write to, with a shorter path if "
+            "it is too long"
+        ) from None
+
+
+def open_storage(url: str, db_flag: str = "--db") -> optuna.storages.RDBStorage:
     """Connect to (and create, if new) the Optuna database; errors name the URL, masked.
 
     A database that already holds tables, none of them Optuna's, is refused untouched.
     """
     try:
-        check_optuna_database(url, "--db", empty_ok=True)
+        check_optuna_database(url, db_flag, empty_ok=True)
     except DatabaseError as e:
         raise SweepError(str(e)) from None
     try:

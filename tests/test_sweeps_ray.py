@@ -220,6 +220,45 @@ def test_a_killed_sweep_resumes_with_the_same_command(ray_cluster, tmp_path):
     assert sorted(t.user_attrs["seed"] for t in stbp) == [0, 1]
 
 
+@pytest.mark.slow
+def test_two_drivers_on_one_study_one_is_refused_and_no_trial_is_orphaned(ray_cluster, tmp_path):
+    """The default run checks the refusal against a held lease (tests/test_ownership.py);
+    here both drivers are real and the first one runs its sweep to the end."""
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(spec("two", ["1:8:3", "0:1:0"])))
+    args = [str(path), "--storage", str(tmp_path / "R"), "--json", "--report", "none"]
+    first = run_driver(args, ray_cluster)
+    wait_for_complete(tmp_path / "R", "digits/two", 1, first)
+    second = run_driver(args, ray_cluster)
+    _, err = second.communicate(timeout=300)
+    assert second.returncode == 2 and err.count("\n") == 1, err
+    assert f"is being run by PID {first.pid}" in err
+    out, err = first.communicate(timeout=900)
+    assert first.returncode == 0, err
+    study = optuna.load_study(study_name="digits/two", storage=f"sqlite:///{tmp_path}/R/biril.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert len(list((tmp_path / "R/digits/two").glob("experiment_state*"))) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_with_130_and_the_same_command_finishes_it(ray_cluster, tmp_path):
+    path = tmp_path / "int.yaml"
+    path.write_text(yaml.safe_dump(spec("int", ["1:8:3", "0:1:0", "1:0:0"], train={"epochs": 2},
+                                        resources={"max_concurrent": 1})))
+    args = [str(path), "--storage", str(tmp_path / "R"), "--json", "--report", "none"]
+    first = run_driver(args, ray_cluster)
+    wait_for_complete(tmp_path / "R", "digits/int", 1, first)
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 130 and out == "", err
+    assert err.strip().splitlines()[-1].endswith("run the same command again to resume it")
+    assert "Tuner.restore" not in err
+    second = run_driver(args, ray_cluster)
+    out, err = second.communicate(timeout=900)
+    assert second.returncode == 0, err
+    assert json.loads(out)["complete"] is True
+
+
 # 57-105 s on 2 shared cores (7 trials, before controls and stdp_lr joined); the hand-made
 # stores of tests/test_answer.py and tests/test_stdp_effect.py check the same by default.
 @pytest.mark.slow

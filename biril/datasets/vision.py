@@ -88,6 +88,8 @@ def read_idx(spec: VisionSpec, root: Path, train: bool, download: bool):
     images, labels = (raw / f for f in IDX_FILES[train])
     n, h, w = idx_dims(spec.name, images, 3)
     (m,) = idx_dims(spec.name, labels, 1)
+    if n == 0:
+        raise unreadable(spec.name, images, "its header declares 0 images, so it holds none")
     if n != m or (h, w) != spec.input_shape[1:]:
         raise unreadable(
             spec.name, images, f"{n} images of {h}x{w} but {m} labels in {labels.name}; "
