@@ -40,11 +40,12 @@ import pandas as pd
 from analysis import subset
 from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
-from analysis.store import display_url, load_frames, storage_url
+from analysis.store import load_frames
 from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.ranking import Best, label
 from results.ratios import KEY_DECIMALS, closest_int_ratio, ratio_key
+from results.store import locate
 
 TOP_RATIOS = 10
 # The headline names at most this many of the ratios tied with the best (a large store can
@@ -124,7 +125,7 @@ def write_report(
     ]
     body = [
         "<h1>BIRIL ratio sweeps</h1>",
-        f"<p class=note>Store {html.escape(display_url(storage_url(storage)))} · "
+        f"<p class=note>Store {html.escape(locate(storage).shown)} · "
         f"{len(trials)} trials in {trials['study'].nunique()} sweeps · generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
         "STDP : STBP : STDP-STBP; accuracies are fractions over full runs. A ratio's 95% "

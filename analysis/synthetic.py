@@ -195,21 +195,24 @@ class _Rows:
         ]
 
     def insert(self, engine) -> None:
-        """One transaction, one executemany per table, in Optuna's own table definitions."""
-        from optuna.storages._rdb import models
+        """One transaction, one executemany per table, into the tables as Optuna created
+        them (read back from the database, so no private Optuna module is needed)."""
+        import sqlalchemy
 
-        tables = [
-            (models.TrialModel, self.trials),
-            (models.TrialValueModel, self.values),
-            (models.TrialParamModel, self.params),
-            (models.TrialUserAttributeModel, self.attrs),
-            (models.TrialSystemAttributeModel, self.system),
-            (models.TrialIntermediateValueModel, self.intermediate),
-        ]
+        tables = {
+            "trials": self.trials,
+            "trial_values": self.values,
+            "trial_params": self.params,
+            "trial_user_attributes": self.attrs,
+            "trial_system_attributes": self.system,
+            "trial_intermediate_values": self.intermediate,
+        }
+        schema = sqlalchemy.MetaData()
+        schema.reflect(engine, only=list(tables))
         with engine.begin() as connection:
-            for model, rows in tables:
+            for name, rows in tables.items():
                 if rows:
-                    connection.execute(model.__table__.insert(), rows)
+                    connection.execute(schema.tables[name].insert(), rows)
 
 
 def _accuracy(p: Planned, rng: np.random.Generator) -> float:

@@ -49,7 +49,7 @@ STAGED_SPEC_DIR = "_biril_job"
 
 def this_machine_ips() -> set[str]:
     """Addresses that mean "this machine", including the one Ray gives nodes started here."""
-    from ray._private.services import get_node_ip_address
+    from ray.util import get_node_ip_address
 
     ips = {"127.0.0.1", "::1", "localhost", get_node_ip_address()}
     try:

@@ -22,18 +22,13 @@ from typing import Any
 import optuna
 
 from results.database import display_url
+from results.errors import StoreError
 from results.schema import VAL_ACC
+from results.store import open_storage
 
 from .confirm import Confirmation
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
-from .store import (
-    Store,
-    find_study,
-    finished_trials,
-    open_storage,
-    remove_experiment,
-    resolve_store,
-)
+from .store import SweepLocation, find_study, finished_trials, remove_experiment, resolve_store
 from .summary import SweepSummary, summarize
 
 ADDRESS_PATTERN = re.compile(r"^(auto|local|ray://[^\s/:]+(:\d+)?|[^\s/:]+:\d+)$")
@@ -69,7 +64,7 @@ def check_data(spec: SweepSpec) -> None:
         )
 
 
-def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
+def prepare_study(store: SweepLocation, spec: SweepSpec, storage, fresh: bool) -> bool:
     """Clear or check the old study and Tune folder; True when the sweep resumes."""
     from ray.tune import Tuner
 
@@ -144,10 +139,11 @@ def param_space(spec: SweepSpec) -> dict:
     }
 
 
-def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks: list):
+def build_tuner(spec: SweepSpec, store: SweepLocation, storage, resume: bool, callbacks: list):
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from . import internals
     from .scheduler import ConfirmAwareASHA
     from .searcher import RatioSearch
     from .space import warm_start_params
@@ -162,7 +158,7 @@ def build_tuner(spec: SweepSpec, store: Store, storage, resume: bool, callbacks:
             store.results_dir, trainable, resume_errored=True, param_space=param_space(spec)
         )
         # The run config comes back from the pickle; the progress display is this run's.
-        tuner._local_tuner.get_run_config().callbacks = callbacks
+        internals.set_callbacks(tuner, callbacks)
         return tuner
 
     warm, skipped = warm_start_params(spec)
@@ -257,7 +253,10 @@ def run_sweep(
     store = resolve_store(spec, storage, db)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_data(spec)
-    storage_obj = open_storage(store.db_url)
+    try:
+        storage_obj = open_storage(store.store, create=True)
+    except StoreError as e:
+        raise SweepError(str(e)) from None
     resume = prepare_study(store, spec, storage_obj, fresh)
 
     import ray
