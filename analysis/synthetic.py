@@ -32,6 +32,7 @@ import numpy as np
 
 from results.ratios import fractions
 from results.schema import CURVE_KEYS, TRIAL_ATTRS
+from results.store import open_storage
 
 # Every sweep: the paper's five ratios and the three pure baselines first (as the specs'
 # warm starts), then random ratios; ASHA keeps a third of the search to the end.
@@ -83,7 +84,7 @@ def write_store(
     check_schema()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(seed)
-    storage = optuna.storages.RDBStorage(url)
+    storage = open_storage(url, create=True)
     with storage.engine.connect() as connection:
         last_id = connection.execute(sqlalchemy.text("SELECT MAX(trial_id) FROM trials")).scalar()
     names, rows = [], _Rows(first_id=(last_id or 0) + 1)
