@@ -2,8 +2,8 @@
 
 Reads only the results store written by ``biril sweep`` (one Optuna study per sweep, trial
 user attrs per the results-store contract); never talks to a live Ray cluster. The public
-names load lazily (``lazy_loader``), so ``import analysis.cli`` (done by every ``biril``
-command) stays cheap.
+names load lazily (``lazy_loader``), so importing the package (as every ``biril`` command
+does) stays cheap.
 
 Example::
 

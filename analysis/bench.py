@@ -93,7 +93,7 @@ def bench_store(
 def _biril(*args: str) -> None:
     """One ``biril`` command in a fresh interpreter; its output is not part of the bench."""
     subprocess.run(
-        [sys.executable, "-m", "biril.cli", *args], check=True, capture_output=True,
+        [sys.executable, "-m", "birilcli", *args], check=True, capture_output=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
 

@@ -16,8 +16,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from analysis.ratios import BASELINES, LABELS, PAPER_RATIOS, fractions
+from analysis.ratios import fractions
 from analysis.surface import Surface
+from results.ratios import BASELINES, PAPER_RATIOS
+from results.ratios import SHARE_LABELS as LABELS
 
 TRIALS_META = "trials"
 FRACTION_COLUMNS = ["ratio_stdp", "ratio_stbp", "ratio_stdp_stbp"]

@@ -1,6 +1,6 @@
 """Points on the STDP : STBP : STDP-STBP simplex as arrays: coordinates, grids, references.
 
-Ratio identity and names (``ratio_key``, ``closest_int_ratio``) are the results contract's
+Ratio identity, names, the paper's ratios and the share labels are the results contract's
 (``results.ratios``); this module gives the surface fit and the plots their geometry,
 without importing the trainer (and so torch).
 """
@@ -14,12 +14,6 @@ import numpy as np
 
 from results.ratios import fractions as shares
 
-COMPONENTS = ("stdp", "stbp", "stdp_stbp")
-LABELS = ("STDP", "STBP", "STDP-STBP")
-
-# The paper's five mixed ratios (also the sweeps' warm-start points) and the pure baselines.
-PAPER_RATIOS = ("1:4:1", "1:6:2", "2:6:1", "1:8:3", "3:8:1")
-BASELINES = {"STDP only": "1:0:0", "STBP only": "0:1:0", "STDP-STBP only": "0:0:1"}
 # The paper's reported best ratio per dataset, shown beside ours on the comparison page.
 PAPER_BEST = {"mnist": "1:6:2", "cifar10": "1:8:3", "cifar100": "1:8:3", "dvs128_gesture": "2:6:1"}
 

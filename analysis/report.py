@@ -38,13 +38,14 @@ import numpy as np
 import pandas as pd
 
 from analysis import subset
-from analysis.ratios import BASELINES, LABELS, PAPER_BEST, PAPER_RATIOS, fractions
+from analysis.ratios import PAPER_BEST, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
 from analysis.store import load_frames
 from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.ranking import Best, label
-from results.ratios import KEY_DECIMALS, closest_int_ratio, ratio_key
+from results.ratios import BASELINES, KEY_DECIMALS, PAPER_RATIOS, closest_int_ratio, ratio_key
+from results.ratios import SHARE_LABELS as LABELS
 from results.store import locate
 
 TOP_RATIOS = 10

@@ -29,14 +29,14 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from results import layout
-from results.errors import StoreError
+from results.errors import StoreError, printable, quote
 from results.schema import REQUIRED_TRIAL_ATTRS
 from results.store import connect, locate
 
@@ -162,7 +162,7 @@ def find_studies(
         for study_id, key, value in connection.execute(
             query.where(STUDY_ATTRS.c.key.in_(("dataset", "sweep")))
         ):
-            attrs[study_id][key] = json.loads(value)
+            attrs[study_id][key] = _loads(value, lambda i=study_id: f"study {names[i]}", key)
     if not names:
         raise StoreError(f"results store {store.shown} holds no studies; run `biril sweep` first")
     ours = []
@@ -193,6 +193,7 @@ def read_trials(
     read whatever ``keys`` says): a study that lacks them was not written by ``biril sweep``.
     """
     ids = [s.study_id for s in studies]
+    names = {s.study_id: s.name for s in studies}
     by_id: dict[int, StoredTrial] = {}
     study_of: dict[int, int] = {}
     selected = frozenset((*keys, *REQUIRED_TRIAL_ATTRS)) if keys is not None else None
@@ -225,7 +226,8 @@ def read_trials(
             query = query.where(TRIAL_ATTRS.c.key.in_(sorted(selected)))
         if skip:
             query = query.where(TRIAL_ATTRS.c.key.not_in(sorted(skip)))
-        attrs = _attrs_by_trial(connection.execute(query.order_by(TRIAL_ATTRS.c.trial_id)))
+        rows = connection.execute(query.order_by(TRIAL_ATTRS.c.trial_id)).all()
+        attrs = _attrs_by_trial(rows, lambda i: _trial_name(by_id[i], names[study_of[i]]))
         if params:
             query = sa.select(
                 PARAMS.c.trial_id, PARAMS.c.param_name, PARAMS.c.param_value,
@@ -233,7 +235,6 @@ def read_trials(
             ).where(PARAMS.c.trial_id.in_(in_studies))
             for db_id, name, value, distribution in connection.execute(query):
                 by_id[db_id].params[name] = _external(value, distribution)
-    names = {s.study_id: s.name for s in studies}
     out: dict[str, list[StoredTrial]] = {s.name: [] for s in studies}
     for db_id, trial in by_id.items():
         found = attrs.get(db_id, {})
@@ -260,15 +261,39 @@ def read_attr(store: OpenStore, studies: list[StudyRef], key: str) -> dict[int, 
     with store.engine.connect() as connection:
         rows = connection.execute(query).all()
     # One parse of one JSON array is several times faster than one parse per trial.
-    values = json.loads("[" + ",".join(value for _, value in rows) + "]")
+    try:
+        values = json.loads("[" + ",".join(value for _, value in rows) + "]")
+    except json.JSONDecodeError:
+        studies_named = printable(", ".join(s.name for s in studies))
+        values = [_loads(value, lambda i=db_id: f"trial (database id {i}) of {studies_named}",
+                         key) for db_id, value in rows]
     return {db_id: value for (db_id, _), value in zip(rows, values, strict=True)}
 
 
-def _attrs_by_trial(rows: Iterable[tuple[int, str, str]]) -> dict[int, dict[str, Any]]:
+def _trial_name(trial: StoredTrial, study: str) -> str:
+    return f"trial #{trial.number} of study {study}"
+
+
+def _loads(text: str, where: Callable[[], str], key: str) -> Any:
+    """One stored JSON value, or a ``StoreError`` naming where it is (a tampered store)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        raise StoreError(
+            f"{printable(where())}: user attribute {printable(key)!r} holds malformed JSON "
+            f"({quote(text, 60)}); repair or delete that trial in the store"
+        ) from None
+
+
+def _attrs_by_trial(
+    rows: Sequence[tuple[int, str, str]], trial_name: Callable[[int], str]
+) -> dict[int, dict[str, Any]]:
     """(trial id, key, value JSON) rows, ordered by trial, as one dict per trial.
 
     The rows are joined into one JSON document and parsed once: twice as fast as a
     ``json.loads`` per value, of which a store of 10,000 trials has a quarter of a million.
+    A document that does not parse is parsed again value by value, to name the bad one
+    (``trial_name``: a trial's name from its database id).
     """
     ids: list[int] = []
     parts: list[str] = []
@@ -285,7 +310,12 @@ def _attrs_by_trial(rows: Iterable[tuple[int, str, str]]) -> dict[int, dict[str,
         parts += (name, ":", value)
     if not ids:
         return {}
-    return dict(zip(ids, json.loads("[" + "".join(parts) + "}]"), strict=True))
+    try:
+        return dict(zip(ids, json.loads("[" + "".join(parts) + "}]"), strict=True))
+    except json.JSONDecodeError:
+        for db_id, key, value in rows:
+            _loads(value, lambda i=db_id: trial_name(i), key)
+        raise
 
 
 @functools.lru_cache(maxsize=64)

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from results.errors import UserError
+
 from .config import TrainConfig
 from .datasets import REGISTRY
 
@@ -44,7 +46,7 @@ FIXED_FIELDS = (
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint or output folder the run cannot use; the message names the file and fix."""
 
 

@@ -9,12 +9,31 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 
-from .schedule import Ratio, RatioError
+from results.errors import UserError, quote
+from results.ratios import Ratio
+
+# A ratio in the model; text (``"1:8:3"``) or three numbers on the way in, text on the way
+# out (JSON, YAML, checkpoints), with nothing rounded.
+RatioField = Annotated[
+    Ratio,
+    BeforeValidator(Ratio.parse),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["1:8:3"]}),
+]
 
 
 class RatioYAMLLoader(yaml.SafeLoader):
@@ -30,99 +49,134 @@ for _digit in "0123456789":
     )
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value that cannot work; the message names the field and the fix."""
 
 
 class TrainConfig(BaseModel):
     """One training run. Defaults train ``digits`` to ≥98% test accuracy on a laptop CPU."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
+    )
 
     # Data
-    dataset: str = "digits"
-    data_root: str | None = None
-    download: bool = False
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    split_seed: int = 0
+    dataset: str = Field("digits", description="Dataset name (see `biril datasets`).")
+    data_root: str | None = Field(
+        None, description="Where datasets live (else $BIRIL_DATA, ~/.cache/biril/data)."
+    )
+    download: bool = Field(False, description="Download missing data.")
+    val_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0, description="Share of the training set held out for validation."
+    )
+    split_seed: int = Field(0, description="Seed of the train/validation split.")
 
     # The BIRIL mix
-    ratio: str = "1:8:3"
-    order: Literal["interleaved", "blocked"] = "interleaved"
-    granularity: Literal["iteration", "epoch"] = "iteration"
-    cyclic: Literal["sequential", "fused"] = "sequential"
+    ratio: RatioField = Field(
+        Ratio(1, 8, 3), description="STDP:STBP:STDP-STBP, e.g. 1:8:3 (any non-negative weights)."
+    )
+    order: Literal["interleaved", "blocked"] = Field(
+        "interleaved",
+        description="interleaved: every mode's count tracks its share at every step; "
+        "blocked: the paper's cycles of a, b, c steps (integer ratios).",
+    )
+    granularity: Literal["iteration", "epoch"] = Field(
+        "iteration", description="What one scheduled step is: an iteration or an epoch."
+    )
+    cyclic: Literal["sequential", "fused"] = Field(
+        "sequential", description="STDP-STBP variant: STDP then STBP, or both in one pass."
+    )
 
     # Network
-    preset: str | None = None
-    time_steps: int | None = Field(None, ge=1)
-    v_threshold: float = Field(1.0, gt=0.0)
-    reset: Literal["hard", "soft"] = "hard"
-    alpha: float = Field(4.0, gt=0.0)
+    preset: str | None = Field(
+        None, description="Network size: small | mnist | paper18 (default: the dataset's)."
+    )
+    time_steps: int | None = Field(
+        None, ge=1, description="Simulation time steps (default: the dataset's)."
+    )
+    v_threshold: float = Field(1.0, gt=0.0, description="IF neuron firing threshold.")
+    reset: Literal["hard", "soft"] = Field(
+        "hard", description="After a spike: hard (to zero) or soft (subtract the threshold)."
+    )
+    alpha: float = Field(4.0, gt=0.0, description="Sharpness of the surrogate gradient.")
 
     # STBP
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=2)
-    loss: Literal["mse", "ce"] = "mse"
-    optimizer: Literal["adam", "sgd"] = "adam"
+    epochs: int = Field(30, ge=1, description="Training epochs.")
+    batch_size: int = Field(64, ge=2, description="Samples per iteration.")
+    loss: Literal["mse", "ce"] = Field(
+        "mse", description="mse (on firing rates, the paper's) or ce (cross-entropy)."
+    )
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="STBP optimizer.")
     # 2e-3 (not the paper code's 1e-3) keeps digits 1:8:3 ≥98% test over seeds 0-2 in 30 epochs.
-    lr: float = Field(2e-3, gt=0.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
+    lr: float = Field(2e-3, gt=0.0, description="STBP learning rate (cosine-annealed).")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
+    weight_decay: float = Field(0.0, ge=0.0, description="Optimizer weight decay.")
 
     # STDP
     # The rotation of a layer's filters per STDP step, in radians (relative change of the
     # layer's weights); annealed with the gradient's cosine schedule. 0 is the frozen
     # control: the same schedule, conv weights untouched in STDP iterations.
-    stdp_lr: float = Field(2e-3, ge=0.0)
-    tau_plus: float = Field(2.0, gt=0.0)
-    tau_minus: float = Field(2.0, gt=0.0)
-    a_plus: float = Field(1.0, ge=0.0)
+    stdp_lr: float = Field(
+        2e-3, ge=0.0, description="Filter rotation per STDP step (radians); 0: frozen control."
+    )
+    tau_plus: float = Field(2.0, gt=0.0, description="LTP trace time constant (steps).")
+    tau_minus: float = Field(2.0, gt=0.0, description="LTD trace time constant (steps).")
+    a_plus: float = Field(1.0, ge=0.0, description="LTP amplitude.")
     # None: balanced, LTD's summed pair weights over the window are stdp_balance x LTP's
     # (Song, Miller & Abbott 2000), so independent firing depresses; a number overrides.
-    a_minus: float | None = Field(None, ge=0.0)
-    stdp_balance: float = Field(1.05, gt=0.0)
+    a_minus: float | None = Field(
+        None, ge=0.0, description="LTD amplitude (default: balanced against LTP)."
+    )
+    stdp_balance: float = Field(
+        1.05, gt=0.0, description="LTD/LTP summed over the window, when --a-minus is unset."
+    )
     # causal: a same-step pair potentiates (the input at step t drives the output at step t);
     # ignore: the strict reading of Eq. 3, t_pre < t_post only.
-    stdp_same_step: Literal["causal", "ignore"] = "causal"
+    stdp_same_step: Literal["causal", "ignore"] = Field(
+        "causal", description="How same-step spike pairs count: causal (potentiate) or ignore."
+    )
     # Fraction of a layer's channels that learn at each position (k-winners-take-all
     # across channels, inside the STDP update only); 1 switches competition off.
-    stdp_winners: float = Field(0.1, gt=0.0, le=1.0)
+    stdp_winners: float = Field(
+        0.1, gt=0.0, le=1.0, description="Fraction of channels that learn per position."
+    )
     # Covariance form: the presynaptic trace is centred over batch and positions, so the
     # mean input (which every filter's update shares) does not rotate them all onto it.
-    stdp_center: bool = True
-    stdp_linear: bool = False
-    synaptic_norm: bool = True
+    stdp_center: bool = Field(True, description="Covariance-form STDP (centred traces).")
+    stdp_linear: bool = Field(False, description="Also apply STDP to FC1.")
+    synaptic_norm: bool = Field(True, description="Keep each filter's norm through STDP.")
     # Conv STDP correlation precision; auto: bfloat16 where the device has it natively
     # (spikes are exact in it; the pair kernel, traces and ΔW round to ~2⁻⁹ relative each),
     # else float32.
-    stdp_precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    stdp_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="Conv STDP correlation precision (auto: bfloat16 where native)."
+    )
 
     # Energy estimate (pJ per operation, 45 nm): accumulate per SOP, multiply-accumulate per MAC
-    e_ac_pj: float = Field(0.9, gt=0.0)
-    e_mac_pj: float = Field(4.6, gt=0.0)
+    e_ac_pj: float = Field(0.9, gt=0.0, description="Energy of one accumulate (pJ).")
+    e_mac_pj: float = Field(4.6, gt=0.0, description="Energy of one multiply-accumulate (pJ).")
 
     # Execution
-    seed: int = 0
-    device: str | None = None
-    amp: bool = False
+    seed: int = Field(0, description="Seed of initialization and data order.")
+    device: str | None = Field(
+        None, description="cpu | cuda | cuda:N (default: cuda if available)."
+    )
+    amp: bool = Field(False, description="bf16 autocast (CUDA, or a CPU with AMX).")
     # Speed switches, same maths (float rounding aside): channels-last convs (oneDNN's and
     # cuDNN's faster layout: 1.3x a small-preset step on CPU), compiled IF scans.
-    channels_last: bool = True
+    channels_last: bool = Field(True, description="Channels-last convs (same maths, faster).")
     # Spikes kept for backward as booleans (1 byte, not 4): less memory, two extra passes.
-    compact_spikes: bool = False
-    compile_neurons: bool = False
-    output_dir: str | None = None
-    resume_from: str | None = None
-    # Replace a checkpoint already in output_dir (else that is refused: it may be a finished run).
-    overwrite: bool = False
-
-    @field_validator("ratio", mode="before")
-    @classmethod
-    def _check_ratio(cls, v):
-        try:
-            return str(Ratio.parse(v))
-        except RatioError as e:
-            raise ValueError(str(e)) from None
+    compact_spikes: bool = Field(
+        False, description="Keep spikes for backward as booleans (less memory)."
+    )
+    compile_neurons: bool = Field(False, description="torch.compile the IF time scans.")
+    output_dir: str | None = Field(
+        None, description="Checkpoint folder (default runs/<dataset>-<ratio>-seed<S>)."
+    )
+    resume_from: str | None = Field(None, description="Checkpoint file to continue from.")
+    overwrite: bool = Field(
+        False, description="Replace a checkpoint already in the output folder."
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -130,7 +184,7 @@ class TrainConfig(BaseModel):
         from .datasets import REGISTRY
 
         if v not in REGISTRY:
-            raise ValueError(f"unknown dataset {v!r}; choose one of: {', '.join(REGISTRY)}")
+            raise ValueError(f"unknown dataset {quote(v)}; choose one of: {', '.join(REGISTRY)}")
         return v
 
     @field_validator("preset")
@@ -139,17 +193,13 @@ class TrainConfig(BaseModel):
         from .models import PRESETS
 
         if v is not None and v not in PRESETS:
-            raise ValueError(f"unknown preset {v!r}; choose one of: {', '.join(PRESETS)}")
+            raise ValueError(f"unknown preset {quote(v)}; choose one of: {', '.join(PRESETS)}")
         return v
 
     @field_validator("device")
     @classmethod
     def _check_device(cls, v: str | None) -> str | None:
         return device_name(v)
-
-    @property
-    def ratio_value(self) -> Ratio:
-        return Ratio.parse(self.ratio)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
@@ -164,7 +214,7 @@ def device_name(v: str | None) -> str | None:
         return None
     if v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
         return v
-    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+    raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {quote(v)}")
 
 
 def read_yaml(path: str | Path, name: str | None = None) -> dict:
@@ -205,7 +255,7 @@ def describe_validation_error(err: ValidationError, name: Callable[[str], str] =
         if e["type"] == "extra_forbidden":
             msg = "unknown field; check the spelling against the documented fields"
         if e["type"] not in ("extra_forbidden", "value_error", "missing"):
-            msg = f"{msg} (got {e['input']!r})"
+            msg = f"{msg} (got {quote(e['input'])})"
         lines.append(f"{name(loc)}: {msg}")
     return "; ".join(lines)
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from results.errors import UserError
+
 from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_checkpoint
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
@@ -42,7 +44,7 @@ from .plasticity import (
 from .schedule import Mode, mode_counts, modes
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(UserError, RuntimeError):
     """The loss became NaN or infinite: the run cannot continue meaningfully."""
 
 
@@ -143,7 +145,7 @@ def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
             return STDPParams(
                 config.tau_plus, config.tau_minus, config.a_plus, config.a_plus, same_step
             )
-        a, _, c = config.ratio_value.fractions
+        a, _, c = config.ratio.fractions
         if config.stdp_lr > 0 and a + c > 0:
             raise ConfigError(f"a_minus: {e}") from None
         return None
@@ -302,7 +304,7 @@ def to_time_major(x: torch.Tensor) -> torch.Tensor:
 
 def mode_schedule(config: TrainConfig, steps_per_epoch: int) -> list[Mode]:
     """The mode of every training step of the whole run."""
-    ratio = config.ratio_value
+    ratio = config.ratio
     if config.granularity == "epoch":
         per_epoch = modes(ratio, config.epochs, config.order)
         return [m for m in per_epoch for _ in range(steps_per_epoch)]
@@ -435,8 +437,8 @@ def train(
         mode_counts=mode_counts(schedule),
         epochs=config.epochs,
         seconds=time.perf_counter() - started,
-        ratio=config.ratio,
-        fractions=config.ratio_value.fractions,
+        ratio=str(config.ratio),
+        fractions=config.ratio.fractions,
         spike_rates=last.spike_rates,
         checkpoint=str(ckpt_path) if ckpt_path else None,
         history=history,

@@ -7,8 +7,8 @@
 
 Modules: ``local`` (the cluster on this machine), ``state`` (its record), ``dashboard``
 (a checked Jobs API connection), ``submit`` (a sweep as a Ray job), ``auth`` (Ray's token
-lookup), ``procs`` (processes by PID), ``cli`` (the commands). The launcher and KubeRay
-files ship beside them (``aws.yaml``, ``gcp.yaml``, ``kuberay-rayjob.yaml``).
+lookup), ``procs`` (processes by PID); the commands are ``birilcli.cluster``. The launcher
+and KubeRay files ship beside them (``aws.yaml``, ``gcp.yaml``, ``kuberay-rayjob.yaml``).
 
 Attributes load lazily (``lazy_loader``) so that ``biril --help`` does not import pydantic or Ray.
 """

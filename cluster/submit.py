@@ -1,6 +1,6 @@
 """Ship a sweep spec to a Ray cluster as a Ray job, and follow it.
 
-The job runs ``python -m biril.cli sweep SPEC --storage R --name N`` on the cluster, in a
+The job runs ``python -m birilcli sweep SPEC --storage R --name N`` on the cluster, in a
 ``working_dir`` staged from this project's code (so the cluster runs the code you have
 here): an allow-list of the packages, ``pyproject.toml``, the README and the spec, so no
 secret, result or data file in the checkout can travel. The database URL reaches the job
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from sweeps.spec import SweepSpec
 
 # All a job needs from a source checkout; nothing else is ever copied into its working_dir.
-SHIPPED_PACKAGES = ("biril", "sweeps", "cluster", "analysis", "results")
+SHIPPED_PACKAGES = ("birilcli", "biril", "sweeps", "cluster", "analysis", "results")
 SHIPPED_SUFFIXES = (".py", ".yaml")  # the packages' code and their package data
 SHIPPED_FILES = ("pyproject.toml", "README.md")
 STAGED_SPEC_DIR = "_biril_job"
@@ -163,7 +163,7 @@ def entrypoint(spec_file: str, storage: str, name: str | None) -> str:
 
     No database URL: the job's ``$BIRIL_DB`` holds it (``runtime_env``).
     """
-    cmd = ["python", "-m", "biril.cli", "sweep", spec_file, "--storage", storage]
+    cmd = ["python", "-m", "birilcli", "sweep", spec_file, "--storage", storage]
     if name:
         cmd += ["--name", name]
     return shlex.join(cmd)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from .errors import UserError
+
 # The variable ``biril sweep --db`` falls back on: how a submitted job gets its URL, which
 # may hold a password, without the URL ever appearing on a command line.
 DB_ENV = "BIRIL_DB"
@@ -20,7 +22,7 @@ OPTUNA_TABLES = {"studies", "trials", "trial_user_attributes", "version_info"}
 URL_EXAMPLES = "e.g. sqlite:////abs/path/biril.db or postgresql+psycopg2://user@host/db"
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(UserError, RuntimeError):
     """A database URL that is malformed or unreachable, or a database that is not a store."""
 
 
@@ -76,17 +78,14 @@ def check_optuna_database(url: str, flag: str, *, empty_ok: bool) -> None:
         engine = sqlalchemy.create_engine(url)
     except (sqlalchemy.exc.ArgumentError, ImportError) as err:
         raise DatabaseError(
-            redact(f"cannot open database URL {shown}: {first_line(err)}", url)
+            f"cannot open database URL {shown}: {redact(first_line(err), url)}"
         ) from None
     try:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
     except sqlalchemy.exc.SQLAlchemyError as err:
         raise DatabaseError(
-            redact(
-                f"cannot read {shown} as a database: {first_line(err)}; pass {flag} with a "
-                "BIRIL results folder or an Optuna database URL",
-                url,
-            )
+            f"cannot read {shown} as a database: {redact(first_line(err), url)}; pass {flag} "
+            "with a BIRIL results folder or an Optuna database URL"
         ) from None
     finally:
         engine.dispose()

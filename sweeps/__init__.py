@@ -4,7 +4,7 @@
 >>> summary = run_sweep(load_spec("digits"))  # doctest: +SKIP
 >>> summary.best.ratio_int, summary.best.ci, summary.best.verdict  # doctest: +SKIP
 
-Names load on first use (``lazy_loader``), so ``import sweeps.cli`` (the ``biril sweep`` command)
+Names load on first use (``lazy_loader``), so ``biril sweep`` (``birilcli.sweep``)
 costs no torch, Optuna or Ray import until the command runs.
 """
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .simplex import SHARES
+from results.ratios import SHARE_NAMES
 
 
 def ratio_text(ratio: list[float] | None) -> str:
@@ -52,7 +52,8 @@ class ProgressTable(Callback):
     def table(self, trials: list) -> Table:
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
         table = Table(title=f"{self.title} — {done}/{self.total} trials finished")
-        for col in ("trial", "stage", ":".join(SHARES), "seed", "epoch", "val", "test", "status"):
+        shares = ":".join(SHARE_NAMES)
+        for col in ("trial", "stage", shares, "seed", "epoch", "val", "test", "status"):
             table.add_column(col)
         for t in trials:
             r = t.last_result or {}

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SHARES = ("stdp", "stbp", "stdp_stbp")
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")

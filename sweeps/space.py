@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from biril import Ratio
+from results.ratios import SHARE_NAMES, Ratio
 from results.schema import ROLE_SEARCH
 
-from .simplex import SHARES, Bounds, lattice_points
+from .simplex import Bounds, lattice_points
 from .spec import Param, SweepSpec, number_type
 
 U_LOW = 1e-12  # u = 0 would be x = +inf; the FAQ's (0, 1] interval, closed at a tiny number
-U_PARAMS = tuple(f"u_{s}" for s in SHARES)
+U_PARAMS = tuple(f"u_{s}" for s in SHARE_NAMES)
 LATTICE_PARAM = "lattice"
 
 Fractions = tuple[float, float, float]

@@ -23,16 +23,16 @@ from pydantic import (
     model_validator,
 )
 
-from biril import Ratio, RatioError, TrainConfig
+from biril import TrainConfig
 from biril.config import RatioYAMLLoader
 from results import layout
+from results.errors import UserError
+from results.ratios import BASELINES, PAPER_RATIOS, Ratio, RatioError
 from results.schema import OBJECTIVES
 
 from .samplers import MULTI_OBJECTIVE_SAMPLERS, SamplerName
 from .simplex import Bounds, lattice_points
 
-PAPER_RATIOS = ("1:4:1", "1:6:2", "2:6:1", "1:8:3", "3:8:1")
-PURE_BASELINES = ("1:0:0", "0:1:0", "0:0:1")
 DEFAULT_SPEC = "digits"
 # Trial fields the sweep itself sets; a value in the spec's ``train`` block would be ignored.
 SWEEP_OWNED = {
@@ -52,7 +52,7 @@ NOT_SEARCHABLE = {
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class SweepError(ValueError):
+class SweepError(UserError, ValueError):
     """A sweep that cannot start (bad spec, options or store); the message says how to fix it."""
 
 
@@ -139,7 +139,7 @@ class Search(_Model):
     sampler: SamplerName = "tpe"
     seed: int = 0
     num_trials: int = Field(20, ge=1, description="search-stage trials, warm starts included")
-    warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *PURE_BASELINES])
+    warm_start: list[str] = Field(default_factory=lambda: [*PAPER_RATIOS, *BASELINES.values()])
     bounds: Bounds = Bounds()
     # More dimensions searched jointly with the ratio: TrainConfig field -> its range.
     params: dict[str, Param] = Field(default_factory=dict)

@@ -90,6 +90,26 @@ def epoch_metrics(m: EpochMetrics) -> dict[str, Any]:
     return d
 
 
+def trial_config(
+    config: dict[str, Any], device: str | None, workdir: Path, resume_from: str | None
+) -> TrainConfig:
+    """The trainer's config of one trial: the sweep's ``train`` settings, the searched
+    ``params`` and the variant's ``overrides``, and the suggested ratio's parts exactly as
+    suggested, so ``TrainConfig.ratio.fractions`` equals the ``ratio`` the store records."""
+    return TrainConfig(
+        **{
+            **config["base"]["train"],
+            **config["params"],
+            **config["overrides"],
+            "ratio": config["ratio_parts"],
+            "seed": config["seed"],
+            "device": device,
+            "output_dir": str(workdir),
+            "resume_from": resume_from,
+        }
+    )
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Train one ratio; ``config`` = the searcher's suggestion plus the sweep's ``base``."""
     base = config["base"]
@@ -112,18 +132,7 @@ def train_trial(config: dict[str, Any]) -> None:
     try:
         state, resume_from = restore(workdir)
         seconds_before = state["seconds"]
-        train_config = TrainConfig(
-            **{
-                **base["train"],
-                **config["params"],
-                **config["overrides"],
-                "ratio": config["ratio_parts"],
-                "seed": config["seed"],
-                "device": device,
-                "output_dir": str(workdir),
-                "resume_from": resume_from,
-            }
-        )
+        train_config = trial_config(config, device, workdir, resume_from)
 
         def report(metrics: dict[str, Any]) -> None:
             seconds = seconds_before + time.perf_counter() - started

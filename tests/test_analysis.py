@@ -22,8 +22,8 @@ from scipy import stats
 import analysis
 from analysis.ratios import fractions, simplex_distance
 from analysis.stats import summarize_ratios
-from biril.cli import cli
-from results.ratios import closest_int_ratio
+from birilcli.main import cli
+from results.ratios import RatioError, closest_int_ratio
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 U_PARAMS = ("u_stdp", "u_stbp", "u_stdp_stbp")
@@ -184,7 +184,7 @@ def test_closest_int_ratio_finds_the_papers_ratios_and_reduces():
 def test_fractions_rejects_malformed_ratios():
     assert fractions("2:6:2").tolist() == pytest.approx([0.2, 0.6, 0.2])
     for bad in ("1:8", "a:b:c", "0:0:0", "-1:2:3"):
-        with pytest.raises(ValueError, match="ratio"):
+        with pytest.raises(RatioError):
             fractions(bad)
 
 

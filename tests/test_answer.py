@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from test_analysis import Run, sqlite_root, write_sweep
 
 import analysis
-from analysis.cli import best_command
+from birilcli.report import best_command
 from sweeps.summary import summarize
 
 R381, STBP, R001, R162 = (3, 8, 1), (0, 1, 0), (0, 0, 1), (1, 6, 2)

@@ -19,7 +19,7 @@ from biril.bench import BenchOptions, memory_in_subprocess, run_suite
 
 def biril(*args, timeout=300):
     return subprocess.run(
-        [sys.executable, "-m", "biril.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "birilcli", *args], capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -170,7 +170,7 @@ def test_sweep_section_runs_every_trial_and_keeps_stdout_json():
 
 def test_spikingjelly_is_never_imported_by_trainer_or_cli_start():
     code = (
-        "import sys, biril.bench, biril.cli, biril.trainer; "
+        "import sys, biril.bench, birilcli.main, biril.trainer; "
         "print(any(m.split('.')[0] == 'spikingjelly' for m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,10 +1,13 @@
 """The command line: bad input is one line and exit 2; --json is one parseable object."""
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
+
+from biril.config import TrainConfig
 
 BAD = [
     (["--ratio", "0:0:0"], "--ratio"),
@@ -17,12 +20,16 @@ BAD = [
     (["--epochs", "x"], "--epochs"),
     (["--device", "tpu"], "--device"),
     (["--config", "/nonexistent.yaml"], "--config"),
+    # Fields that had no flag before the flags were made from TrainConfig:
+    (["--val-fraction", "1.5"], "--val-fraction: Input should be less than 1"),
+    (["--reset", "sideways"], "--reset: Input should be 'hard' or 'soft'"),
+    (["--momentum", "x"], "'--momentum': 'x' is not a valid float"),
 ]
 
 
 def biril(*args, timeout=300):
     return subprocess.run(
-        [sys.executable, "-m", "biril.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "birilcli", *args], capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -37,6 +44,21 @@ def error_line(r) -> str:
 @pytest.mark.parametrize("args,field", BAD)
 def test_bad_train_input_is_one_line_exit_2(args, field):
     assert field in error_line(biril("train", *args))
+
+
+def test_train_help_lists_every_train_config_field_with_its_description():
+    r = biril("train", "--help")
+    assert r.returncode == 0, r.stderr
+    fields = TrainConfig.model_fields
+    expected = {"--" + name.replace("_", "-") for name in fields}
+    negations = {"--no-" + name.replace("_", "-") for name, f in fields.items()
+                 if f.annotation is bool}
+    options = set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", r.stdout, flags=re.M))
+    options |= set(re.findall(r" / (--no-[a-z0-9-]+)", r.stdout))
+    assert options == expected | negations | {"--config", "--resume", "--json", "--help"}
+    squeezed = "".join(r.stdout.split())  # help wraps lines anywhere
+    for name, field in fields.items():
+        assert field.description and "".join(field.description.split()) in squeezed, name
 
 
 def test_yaml_fields_are_named_in_their_file_and_flags_as_flags(tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from biril.cli import cli
+from birilcli.main import cli
 from cluster import procs
 from cluster.auth import find_token
 from cluster.errors import ClusterError
@@ -346,15 +346,14 @@ def test_database_url_reaches_the_job_only_through_its_environment(tmp_path, mon
     assert "s3cret-Pw" not in job["entrypoint"] and "s3cret-Pw" not in sub.entrypoint
     assert "s3cret-Pw" not in json.dumps(job["metadata"])
     assert job["entrypoint"] == (
-        f"python -m biril.cli sweep sweeps/specs/digits.yaml --storage {tmp_path / 'r'} "
+        f"python -m birilcli sweep sweeps/specs/digits.yaml --storage {tmp_path / 'r'} "
         "--name n1"
     )
 
 
 def test_sweep_reads_the_database_url_the_job_was_given(monkeypatch):
-    from sweeps.cli import sweep_command
+    from birilcli.sweep import sweep_command as command
 
-    command = sweep_command()
     db = next(p for p in command.params if p.name == "db")
     monkeypatch.setenv("BIRIL_DB", "sqlite:////r/x.db")
     ctx = command.make_context("sweep", [])
@@ -420,7 +419,7 @@ def test_stdlib_only_at_import_time():
     code = textwrap.dedent(
         """
         import sys
-        import cluster.cli
+        import birilcli.cluster
         heavy = [m for m in ("ray", "pydantic", "torch", "requests") if m in sys.modules]
         print(",".join(heavy))
         """

@@ -128,7 +128,7 @@ def test_rayjob_entrypoint_runs_a_shipped_sweep_on_shared_storage():
 
     job = load("kuberay-rayjob.yaml")
     argv = shlex.split(job["spec"]["entrypoint"])
-    assert argv[:4] == ["python", "-m", "biril.cli", "sweep"]
+    assert argv[:4] == ["python", "-m", "birilcli", "sweep"]
     assert argv[4] in shipped_specs()
     storage = argv[argv.index("--storage") + 1]
     cluster = job["spec"]["rayClusterSpec"]
@@ -168,3 +168,11 @@ def test_dockerfile_copies_every_shipped_package_and_pins_ray():
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     assert packages | {"pyproject.toml", "README.md"} <= copied
     assert all((ROOT / src).exists() for src in copied), copied
+
+
+def test_a_submitted_job_ships_every_package_of_the_tree():
+    from cluster.submit import SHIPPED_PACKAGES
+
+    # The job runs ``python -m birilcli``, which imports the rest: a package left out would
+    # run the cluster's installed copy, or fail to import.
+    assert set(SHIPPED_PACKAGES) == {p.parent.name for p in ROOT.glob("*/__init__.py")}

@@ -29,7 +29,7 @@ from cluster.state import read_state
 
 pytestmark = pytest.mark.slow
 
-BIRIL = [sys.executable, "-m", "biril.cli"]
+BIRIL = [sys.executable, "-m", "birilcli"]
 JOB_TIMEOUT_S = 900
 
 

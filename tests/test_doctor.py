@@ -22,7 +22,7 @@ from sweeps.doctor import storage_checks
 
 def biril(*args, env=None, timeout=300):
     return subprocess.run(
-        [sys.executable, "-m", "biril.cli", *args],
+        [sys.executable, "-m", "birilcli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -24,7 +24,7 @@ from cluster.local import read_state
 
 pytestmark = pytest.mark.slow
 
-BIRIL = [sys.executable, "-m", "biril.cli"]
+BIRIL = [sys.executable, "-m", "birilcli"]
 
 
 def biril(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -72,7 +72,7 @@ def test_a_node_with_another_torch_than_the_driver_fails(cluster, monkeypatch):
     # The driver claims another torch release, so every node's differs from it.
     monkeypatch.setattr(torch, "__version__", "2.11.0+driver")
     monkeypatch.setattr(metadata, "version", lambda n: "2.11.0" if n == "torch" else real(n))
-    from biril.cli import cli
+    from birilcli.main import cli
 
     result = CliRunner().invoke(cli, ["doctor", "--address", url, "--json"])
     assert result.exit_code == 1, result.output

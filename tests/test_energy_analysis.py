@@ -19,7 +19,7 @@ from analysis.energy import fit_energy_surface, pareto_front
 from analysis.plots import curves_figure
 from analysis.ratios import fractions
 from analysis.store import StoreError, load_curves, load_frames, load_trials
-from biril.cli import cli
+from birilcli.main import cli
 from results.pareto import non_dominated
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -17,7 +17,7 @@ from scipy import stats
 
 from results import layout
 from results.ranking import rank
-from results.ratios import closest_int_ratio, ratio_key
+from results.ratios import Ratio, RatioError, closest_int_ratio, ratio_key
 from results.runs import Run
 from results.tdist import t_cdf, t_quantile, two_sided_p
 
@@ -57,6 +57,31 @@ def test_a_ratio_is_the_same_ratio_to_six_decimals_and_no_further():
     assert ratio_key([1 / 12 + 1e-9, 8 / 12, 3 / 12 - 1e-9]) == ratio_key("1:8:3")
     assert ratio_key([1 / 12 + 1e-5, 8 / 12, 3 / 12 - 1e-5]) != ratio_key("1:8:3")
     assert closest_int_ratio([0.25, 0.6667, 0.0833]) == "3:8:1"
+
+
+def test_one_ratio_type_equal_and_hashed_as_the_same_ratio():
+    r = Ratio.parse("1:8:3")
+    assert r.fractions == (1 / 12, 8 / 12, 3 / 12)  # the hand-computed shares, exactly
+    assert r == Ratio.parse([2, 16, 6]) == Ratio.parse("0.5:4:1.5")
+    assert len({r, Ratio.parse([2, 16, 6]), Ratio.parse([1 / 12 + 1e-9, 8 / 12, 3 / 12])}) == 1
+    assert r != Ratio.parse([1 / 12 + 1e-5, 8 / 12, 3 / 12 - 1e-5]) and r != "1:8:3"
+    assert Ratio.parse("2:6:1").inhibitory_share == 3 / 9
+    assert not Ratio.parse("0:1:0").has_stdp and Ratio.parse("0:1:1e-9").has_stdp
+    assert Ratio.parse([0.5, 0.5, 0]).lattice_name() == "1:1:0"
+    assert Ratio.parse([0.25, 0.6667, 0.0833]).lattice_name() == "3:8:1"
+
+
+def test_a_ratio_as_text_reads_back_to_the_same_floats():
+    r = Ratio.parse([1 / 3, 0.2, 0.1 + 0.2])
+    assert str(r) == "0.3333333333333333:0.2:0.30000000000000004"
+    assert Ratio.parse(str(r)).parts == r.parts  # bit for bit: nothing rounded at the edge
+    assert str(Ratio.parse("1:8:3")) == "1:8:3" and str(Ratio.parse([2.0, 6, 1])) == "2:6:1"
+
+
+@pytest.mark.parametrize("bad", ["1:2", "a:b:c", "0:0:0", "-1:2:3", "1:nan:2", [1, 2]])
+def test_a_bad_ratio_is_a_user_error(bad):
+    with pytest.raises(RatioError):
+        Ratio.parse(bad)
 
 
 def test_results_root_flag_then_environment_then_default(tmp_path, monkeypatch):

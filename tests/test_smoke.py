@@ -1,7 +1,7 @@
 """``biril doctor --smoke`` on the CPU: the GPU smoke's own code at tiny shapes.
 
 The full run goes through the command as a GPU machine would run it (``python -m
-biril.cli``, ``--json`` and ``--out``), and each case's figures are checked against what
+birilcli``, ``--json`` and ``--out``), and each case's figures are checked against what
 the case claims: gradients equal, accuracy rising, four trial processes at once. The
 runner's promise — one failing case never stops the others — is checked with cases that
 raise, overrun their guard, or lack an optional package.
@@ -44,7 +44,7 @@ EXPECTED = [
 def test_cpu_smoke_runs_every_case_and_each_holds(tmp_path):
     out = tmp_path / "smoke.json"
     r = subprocess.run(
-        [sys.executable, "-m", "biril.cli", "doctor", "--smoke", "--device", "cpu", "--json"]
+        [sys.executable, "-m", "birilcli", "doctor", "--smoke", "--device", "cpu", "--json"]
         + ["--out", str(out)],
         capture_output=True,
         text=True,

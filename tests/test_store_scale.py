@@ -264,7 +264,7 @@ def test_reduced_surface_agrees_with_the_unreduced_fit_within_its_uncertainty(st
 
 
 def biril(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "biril.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "birilcli", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from biril.cli import cli
+from birilcli.main import cli
 from results.store import open_storage
 from sweeps import SweepError, parse_spec, run_sweep
 from sweeps.runner import prepare_study

@@ -147,7 +147,7 @@ def test_asha_cuts_search_trials_at_the_grace_period_and_never_a_confirmation(
 
 
 def run_driver(args: list[str], address: str) -> subprocess.Popen:
-    code = "import sys; from biril.cli import main; main(['sweep', *sys.argv[1:]])"
+    code = "import sys; from birilcli.main import main; main(['sweep', *sys.argv[1:]])"
     env = {**os.environ, "RAY_ADDRESS": address, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -228,7 +228,7 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
     from click.testing import CliRunner
 
     import analysis
-    from analysis.cli import best_command
+    from birilcli.report import best_command
 
     # No pure STBP in the search: the confirmed ratio has an STDP share, hence a frozen twin.
     data = spec("answer", ["1:8:3", "1:6:2", "0:0:1"], resources={"max_concurrent": 2})

@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from biril import Ratio
+from results.ratios import BASELINES, PAPER_RATIOS
 from sweeps.simplex import Bounds, lattice_points
 from sweeps.space import (
     LATTICE_PARAM,
@@ -19,7 +20,7 @@ from sweeps.space import (
     to_bounds,
     warm_start_params,
 )
-from sweeps.spec import PAPER_RATIOS, PURE_BASELINES, parse_spec
+from sweeps.spec import parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -73,7 +74,7 @@ def test_upper_bounds_project_onto_the_nearest_allowed_ratio():
 @pytest.mark.parametrize(
     ("ratio", "b"),
     [(r, bounds(stbp={"min": 0.3}, stdp={"max": 0.5})) for r in PAPER_RATIOS]
-    + [(r, Bounds()) for r in PURE_BASELINES],
+    + [(r, Bounds()) for r in BASELINES.values()],
 )
 def test_from_bounds_inverts_to_bounds(ratio, b):
     r = Ratio.parse(ratio).fractions
@@ -120,7 +121,7 @@ def suggested(spec_data: dict) -> list[list[float]]:
 
 def test_warm_starts_reach_optuna_as_exact_ratios():
     ratios = suggested({})
-    expected = [Ratio.parse(r).fractions for r in [*PAPER_RATIOS, *PURE_BASELINES]]
+    expected = [Ratio.parse(r).fractions for r in [*PAPER_RATIOS, *BASELINES.values()]]
     assert len(ratios) == len(expected)
     for got, want in zip(ratios, expected, strict=True):
         assert got == pytest.approx(list(want), abs=1e-12)
@@ -169,3 +170,25 @@ def test_lattice_trials_hand_the_trainer_integer_parts():
     assert config["ratio"] == pytest.approx([1 / 6, 2 / 3, 1 / 6])
     # the trainer's blocked order takes these parts as they are (2 STDP, 8 STBP, 2 cyclic)
     assert str(Ratio.parse(config["ratio_parts"])) == "2:8:2"
+
+
+@pytest.mark.parametrize("space", ["simplex", "lattice"])
+def test_a_trial_trains_exactly_the_ratio_the_store_records(space, tmp_path):
+    from sweeps.trainable import trial_config
+
+    spec = parse_spec({"search": {"space": space, "bounds": {"stbp": {"min": 0.3}}}})
+    ratio_space = RatioSpace(spec)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    rounded_away = 0
+    for _ in range(20):
+        trial = study.ask()
+        config = ratio_space(trial)
+        base = {"train": {"dataset": "digits", "epochs": 2}}
+        trained = trial_config({**config, "base": base}, "cpu", tmp_path, None).ratio
+        stored = trial.user_attrs["ratio"]
+        assert list(trained.fractions) == stored  # exactly: no float was rounded on the way
+        # The old path, parts printed with six significant digits and parsed back:
+        old = Ratio.parse(":".join(f"{p:g}" for p in config["ratio_parts"]))
+        rounded_away += list(old.fractions) != stored
+        study.tell(trial, 0.0)
+    assert rounded_away == (20 if space == "simplex" else 0)

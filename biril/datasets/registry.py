@@ -10,8 +10,10 @@ from typing import Literal
 
 import torch
 
+from results.errors import UserError
 
-class DatasetError(RuntimeError):
+
+class DatasetError(UserError, RuntimeError):
     """Data that is missing, incomplete or corrupt; the message says where and what to do."""
 
 

@@ -8,10 +8,13 @@ Store problems raise ``StoreError``, which ``biril`` reports as one line, exit s
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import click
+
+from results.errors import printable
 
 STORAGE_HELP = (
     "Results folder (its biril.db) or database URL, e.g. postgresql+psycopg2://... "
@@ -32,6 +35,13 @@ def _new_file(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """FloatRange lets NaN and infinity through (no comparison with them fails)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number of pJ; pass e.g. 5000")
+    return value
+
+
 @click.command("report")
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--dataset", help="Only this dataset [default: every dataset in the store].")
@@ -48,6 +58,7 @@ def report_command(storage: str | None, dataset: str | None, output: str) -> Non
 @click.option("--dataset", required=True, help="Dataset whose best ratio to look up.")
 @click.option("--storage", help=STORAGE_HELP)
 @click.option("--max-energy", type=click.FloatRange(min=0, min_open=True), metavar="PJ",
+              callback=_finite,
               help="Energy budget: only ratios whose mean validation energy per sample (pJ) "
                    "is at most this compete.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
@@ -65,9 +76,10 @@ def best_command(
     if as_json:
         click.echo(json.dumps(best.model_dump(mode="json")))
         return
-    click.echo("\n".join(best.describe()))
+    # Names come from the store, untrusted: control characters are shown escaped.
+    click.echo("\n".join(printable(line) for line in best.describe()))
     if best.energy_pj_per_sample is not None:
         budget = "" if max_energy is None else f" (budget {max_energy:g} pJ)"
         click.echo(f"energy       {best.energy_pj_per_sample:.4g} pJ per sample{budget}")
-    click.echo(f"best run     trial {best.trial_id} (#{best.trial_number}) of {best.study}, "
-               f"checkpoint {best.checkpoint}")
+    run = f"trial {best.trial_id} (#{best.trial_number}) of {best.study}"
+    click.echo(printable(f"best run     {run}, checkpoint {best.checkpoint}"))

@@ -30,7 +30,7 @@ def _one_line(e: BaseException) -> str:
 
 
 def _state_dir() -> Path:
-    from .state import default_state_dir
+    from cluster.state import default_state_dir
 
     return default_state_dir()
 
@@ -38,7 +38,7 @@ def _state_dir() -> Path:
 def _connect(address: str | None) -> Any:
     import logging
 
-    from .dashboard import connect
+    from cluster.dashboard import connect
 
     # Ray's client logs every packaging step at INFO; the commands say what matters.
     logging.getLogger("ray").setLevel(logging.WARNING)
@@ -79,9 +79,9 @@ def up_command(
     dashboard_port: int | None,
 ) -> None:
     """Start a Ray head and WORKERS worker nodes here, with token authentication on."""
-    from .auth import AUTH_MODE_ENV
-    from .local import start_cluster
-    from .state import state_path
+    from cluster.auth import AUTH_MODE_ENV
+    from cluster.local import start_cluster
+    from cluster.state import state_path
 
     state_dir = _state_dir()
     state, token, generated = start_cluster(
@@ -111,7 +111,7 @@ def up_command(
 @cluster_group.command("down")
 def down_command() -> None:
     """Stop exactly the processes `biril cluster up` started (by PID), and check they are gone."""
-    from .local import stop_cluster
+    from cluster.local import stop_cluster
 
     state, pids = stop_cluster(_state_dir())
     if state is None:
@@ -128,8 +128,8 @@ def down_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the nodes as JSON")
 def status_command(address: str | None, as_json: bool) -> None:
     """Show the cluster's nodes and resources (the local cluster unless --address)."""
-    from .local import describe_nodes
-    from .state import read_state
+    from cluster.local import describe_nodes
+    from cluster.state import read_state
 
     state = None if address else read_state(_state_dir())
     rows = describe_nodes(state, _connect(address))
@@ -155,7 +155,7 @@ def status_command(address: str | None, as_json: bool) -> None:
 
 def _follow(dashboard: Any, job_id: str) -> str:
     """Print the job's log as it grows; Ctrl-C stops following, not the job."""
-    from .submit import follow_logs
+    from cluster.submit import follow_logs
 
     try:
         return follow_logs(dashboard, job_id, lambda s: click.echo(s, nl=False))
@@ -218,7 +218,7 @@ def submit_command(
 
     Submitting the same sweep again (same storage and name) resumes it.
     """
-    from .submit import database_url, load_sweep, submit_sweep
+    from cluster.submit import database_url, load_sweep, submit_sweep
 
     sweep, spec_file = load_sweep(spec, name)
     db = database_url(db, db_env)

@@ -1,0 +1,5 @@
+"""``python -m birilcli``: the ``biril`` command."""
+
+from .main import main
+
+main()
