@@ -2,7 +2,8 @@
 
 plotly.js is embedded once in the page head, so the file opens offline and can be mailed.
 Per dataset: the best ratio by the one rule (``results.ranking``) with how sure that is,
-the accuracy surface and its uncertainty, the top ratios in the rule's order with 95% CIs
+the accuracy surface and its uncertainty (beside it the linear probe's surface, where the
+sweeps fitted one: ``analysis.probe``), the top ratios in the rule's order with 95% CIs
 over seeds and their gap to the best, baselines and the paper's ratios against the best,
 the optimization history, learning curves (energy per epoch too, where measured) and
 Optuna's parameter importances; what STDP adds against its frozen control and the best
@@ -46,6 +47,7 @@ from analysis.surface import Surface, fit_surface
 from results.ranking import Best, label
 from results.ratios import BASELINES, KEY_DECIMALS, PAPER_RATIOS, closest_int_ratio, ratio_key
 from results.ratios import SHARE_LABELS as LABELS
+from results.schema import PROBE_KEYS
 from results.store import locate
 
 TOP_RATIOS = 10
@@ -131,8 +133,9 @@ def write_report(
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "
         "STDP : STBP : STDP-STBP; accuracies are fractions over full runs. A ratio's 95% "
         "interval is its mean over seeds ± t·s/√n, s the sweep's run-to-run SD (pooled over "
-        "its multi-seed ratios, at least the validation set's binomial error); ratios are "
-        "ranked by the interval's lower end.</p>",
+        "its multi-seed ratios, at least the validation set's binomial error), cut to [0, 1]; "
+        "ratios are ranked by the interval's lower end. Gaps to the best are paired by seed "
+        "where both ran the same seeds, their p Holm-adjusted over the comparisons.</p>",
         _contents(views),
     ]
     if len(views) > 1:
@@ -256,6 +259,7 @@ def _dataset_section(view: DatasetView, csv_name: str) -> str:
     title = f"{view.name}: validation accuracy over STDP : STBP : STDP-STBP"
     figure = surface_figure(view.drawn, view.surface, best, title, bool(view.drawn_note))
     parts.append(_figure_html(figure, f"surface-{view.name}"))
+    parts.append(_probe_section(view))
     parts.append(_energy_section(view))
     parts.append("<h3>Top ratios</h3>" + _top_table(view.summary))
     if view.answer is not None:
@@ -360,6 +364,24 @@ def _names(names: list[str], most: int = 10) -> str:
     return ", ".join(names[:most]) + (f" and {more:,} more" if more > 0 else "")
 
 
+def _probe_section(view: DatasetView) -> str:
+    """The linear probe's surface beside accuracy; empty for sweeps that fitted no probe."""
+    from analysis.probe import probe_pools, probe_surface_figure, probe_surfaces
+
+    if not probe_pools(view.trials):
+        return ""
+    tiers = np.where(view.reported, 0, 1)
+    surfaces, note = probe_surfaces(view.trials, tiers)
+    figure = probe_surface_figure(view.drawn, view.surface, surfaces,
+                                  f"{view.name}: accuracy and the linear probe over the simplex",
+                                  bool(view.drawn_note))
+    return "\n".join([
+        "<h3>What the features hold: a linear probe of the last block</h3>",
+        f"<p class=note>{html.escape(note)}</p>",
+        _figure_html(figure, f"probe-surface-{view.name}"),
+    ])
+
+
 def _energy_section(view: DatasetView) -> str:
     """Pareto front, its table and the energy surface; empty for sweeps without energy."""
     from analysis.energy import (
@@ -423,12 +445,15 @@ def _top_table(summary: pd.DataFrame) -> str:
     """The ratios in the rule's order: the best first, then by lower 95% bound."""
     if summary.empty:
         return "<p class=note>No full runs yet.</p>"
-    header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean ± 95% CI)",
-              "lower bound (ranks)", "vs best", "test acc (mean)", "best run"]
+    # The linear probe's mean accuracy per pooling, where some ratio fitted one.
+    probes = {pool: key for pool, key in PROBE_KEYS.items() if summary[key].notna().any()}
+    header = ["rank", "ratio", "fractions", "sweep", "seeds", "val acc (mean [95% CI])",
+              "lower bound (ranks)", "vs best", "test acc (mean)",
+              *(f"probe {pool} (mean)" for pool in probes), "best run"]
     rows = [
         [str(rank + 1), label(row["ratio_int"], row["params"]), _fractions_text(row), row["sweep"],
          str(row["n_seeds"]), _mean_ci(row), _number(row["score"]), _versus(row),
-         _number(row["test_acc"]),
+         _number(row["test_acc"]), *(_number(row[key]) for key in probes.values()),
          f"#{row['trial_number']} {'' if pd.isna(row['trial_id']) else row['trial_id']}"]
         for rank, (_, row) in enumerate(summary.head(TOP_RATIOS).iterrows())
     ]
@@ -592,7 +617,7 @@ def _estimate(surface: Surface | None, ratio) -> str:
 
 
 def _mean_ci(row: pd.Series) -> str:
-    """A summary row's validation accuracy: ``mean ± half-width [low, high]``."""
+    """A summary row's validation accuracy: ``mean [low, high]``."""
     low, high = row["val_ci_low"], row["val_ci_high"]
     return _interval(row["val_acc"], None if pd.isna(low) else (low, high))
 
@@ -601,7 +626,8 @@ def _interval(mean: float, ci: tuple[float, float] | None) -> str:
     if ci is None:
         return f"{mean:.4f} (spread unknown)"
     low, high = ci
-    return f"{mean:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
+    # No "± half-width": cut to [0, 1], the interval need not be symmetric.
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def _number(value: float | None) -> str:

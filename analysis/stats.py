@@ -15,12 +15,13 @@ import pandas as pd
 
 from results.ranking import Ranking, rank
 from results.runs import Run
+from results.schema import PROBE_KEYS
 
 SUMMARY_COLUMNS = [
     "dataset", "sweep", "study", "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int",
     "params", "n_seeds", "seeds", "val_acc", "val_ci_low", "val_ci_high", "score", "p_vs_best",
     "indistinguishable", "test_acc", "trial_id", "trial_number", "checkpoint",
-    "energy_pj_per_sample",
+    "energy_pj_per_sample", *PROBE_KEYS.values(),
 ]
 
 
@@ -53,6 +54,10 @@ def runs_of(trials: pd.DataFrame) -> list[Run]:
             checkpoint=_or_none(row.checkpoint),
             params=row.params,
             overrides=row.overrides,
+            probe={
+                pool: value for pool, key in PROBE_KEYS.items()
+                if (value := _or_none(getattr(row, key))) is not None
+            },
         )
         for row in runs.itertuples()
     ]
@@ -79,6 +84,7 @@ def standings_frame(ranking: Ranking) -> pd.DataFrame:
             "val_ci_high": s.ci[1] if s.ci else math.nan,
             "score": math.nan if s.score is None else s.score,
             "indistinguishable": s.indistinguishable,
+            **{key: s.probe.get(pool, math.nan) for pool, key in PROBE_KEYS.items()},
         }
         for s in ranking.standings
     ]

@@ -24,11 +24,15 @@ from results.schema import CURVE_STDP, STDP_KEYS
 
 # (left panel: step sizes, right panel: cosines); solid, then dotted.
 PANELS = (("stdp_step", "grad_step"), ("filter_cos", "init_cos"))
-EFFECT_HEADER = ["config", "sweep", "seeds paired", "STDP − control (points)", "95% CI"]
+EFFECT_HEADER = [
+    "config", "sweep", "seeds paired", "STDP − control (points)", "95% CI",
+    "linear probe: STDP − control (points, 95% CI)",
+]
 EFFECT_NOTE = (
     "The control is the same config, seeds and schedule with stdp_lr 0: its conv weights are "
     "untouched in STDP iterations. Differences are paired by seed (same initial weights, same "
-    "batches), with the paired t interval."
+    "batches), with the paired t interval. The linear probe's, where both sides fitted one, "
+    "is paired on the seeds whose runs both did (n), — where none did."
 )
 NO_CONTROL_NOTE = (
     "No frozen control ran (a spec's search.confirm.controls: true runs one beside each "
@@ -59,7 +63,9 @@ def effect_rows(trials: pd.DataFrame, controls: pd.DataFrame) -> list[list[str]]
     """One row per config whose frozen controls ran: STDP minus control, 95% CI."""
     return [
         [label(c.ratio_int, c.params), c.sweep, str(c.effect.n), f"{100 * c.effect.diff:+.2f}",
-         c.effect.ci_text()]
+         c.effect.ci_text(),
+         ", ".join(f"{pool} {100 * p.diff:+.2f} {p.ci_text()} (n {p.n})"
+                   for pool, p in c.effect.probe.items()) or "—"]
         for c in stdp_effects(runs_of(pd.concat([trials, controls])))
     ]
 

@@ -33,20 +33,21 @@ from analysis.tables import (
 from results.errors import StoreError
 from results.ratios import closest_int_ratios, fractions
 from results.runs import accuracy, is_full_run
-from results.schema import CURVE_ENERGY_KEYS, CURVE_KEYS, ENERGY_KEYS
+from results.schema import CURVE_ENERGY_KEYS, CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS
 
 __all__ = ["StoreError", "load_curves", "load_frames", "load_trials"]
 
 # ``full_run``: the trial counts for the ranking (``results.runs.is_full_run``). Energy
 # columns are NaN for sweeps that predate energy counting, ``val_size`` for sweeps that
 # predate recording it. ``params`` (searched TrainConfig values) and ``overrides`` (a
-# variant's changes, e.g. the frozen control's) are dicts, {} for none.
+# variant's changes, e.g. the frozen control's) are dicts, {} for none. The linear probe's
+# accuracies (``probe_gap``, ``probe_pool4``) are NaN for runs that fitted none.
 TRIAL_COLUMNS = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "role", "state",
     "ratio_stdp", "ratio_stbp", "ratio_stdp_stbp", "ratio_int", "params", "overrides", "seed",
     "epochs_planned",
     "epochs_completed", "full_run", "val_acc", "val_size", "test_acc", "seconds",
-    "spike_rates", "checkpoint", "trial_dir", *ENERGY_KEYS,
+    "spike_rates", "checkpoint", "trial_dir", *ENERGY_KEYS, *PROBE_KEYS.values(),
 ]
 CURVE_IDENTITY = [
     "dataset", "sweep", "study", "trial_number", "trial_id", "stage", "seed", "ratio_int",
@@ -157,7 +158,7 @@ def _row(study: StudyRef, trial: StoredTrial) -> dict[str, Any] | None:
         "spike_rates": attrs.get("spike_rates") or {},
         "checkpoint": attrs.get("checkpoint"),
         "trial_dir": attrs.get("trial_dir"),
-        **{key: _number(attrs.get(key)) for key in ENERGY_KEYS},
+        **{key: _number(attrs.get(key)) for key in (*ENERGY_KEYS, *PROBE_KEYS.values())},
     }
 
 

@@ -275,6 +275,8 @@ def _attrs(
         "confirms": p.confirms,
         "epochs_planned": EPOCHS, "epochs_completed": p.epochs, "full_run": full,
         "val_acc": final, "val_size": VAL_SIZE, "test_acc": final - 0.002 if full else None,
+        # A spec with train.probe: the linear probe of the last block, full runs only.
+        "probe_gap": final - 0.3 if full else None, "probe_pool4": final - 0.05 if full else None,
         "curve": curve,
         "spike_rates": {layer: 0.1 + 0.02 * i for i, layer in enumerate(SPIKE_LAYERS)},
         "seconds": seconds, "node_id": "node-0", "gpu_ids": [],

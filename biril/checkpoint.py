@@ -39,8 +39,11 @@ FIXED_FIELDS = (
     "reset",
     "alpha",
     "stdp_linear",
+    "head_pool",
     "val_fraction",
     "split_seed",
+    "train_subset",
+    "labeled",
     "optimizer",
 )
 _UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")

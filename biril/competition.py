@@ -1,15 +1,22 @@
-"""k-winners-take-all across channels: the competition that keeps STDP's filters apart.
+"""Winner-take-all across channels on the analog drive: what keeps STDP's filters apart.
 
 Plain Hebbian STDP gives every filter of a layer nearly the same update whenever their
 output neurons fire together, so the filters rotate as one and collapse onto a single
-feature (measured: mean pairwise cosine 0 → 0.94–1.00 within 60 steps). Convolutional
-STDP networks solve this with lateral inhibition across feature maps (Masquelier & Thorpe
-2007; Kheradpisheh et al. 2018, SpykeTorch's ``get_k_winners``): at each position only
-the ``k`` most strongly responding channels learn from that patch. Different filters then
-learn from different patches, and each becomes the feature it already answers best.
+feature. Convolutional STDP networks solve this with lateral inhibition across feature
+maps (Masquelier & Thorpe 2007; Kheradpisheh et al. 2018, SpykeTorch's ``get_k_winners``):
+at each position only the ``k`` channels that respond most learn from that patch, so
+different filters learn from different patches and each becomes the feature it already
+answers best.
 
-Here it acts inside the STDP update only: the post-synaptic spikes that STDP correlates
-are masked to each position's winners; the forward pass and STBP never see the mask.
+*Respond most* is measured on the **drive**, not on spikes. Over ``T = 4`` steps spike
+counts tie massively (most active channels fire at every step); ranked by count and broken
+by a hash, the winners were effectively random and every filter learned the average patch
+(stem ``filter_cos`` 0.97). The drive here is the layer's own output before BatchNorm,
+averaged over time, divided by the filter's norm: ``w_c·x̄ / ‖w_c‖``, which at one position
+ranks channels exactly as the cosine of each filter with the time-averaged input patch
+(the patch's norm is common to all channels there). It is analog, so it does not tie.
+
+The mask acts inside the STDP update only: the forward pass and STBP never see it.
 """
 
 from __future__ import annotations
@@ -17,40 +24,27 @@ from __future__ import annotations
 import torch
 
 
-def winners_only(post: torch.Tensor, fraction: float) -> torch.Tensor:
-    """``post [T, B, C, ...]`` with only the top ``⌈fraction·C⌉`` channels of each position kept.
+def winners_by_drive(
+    post: torch.Tensor, drive: torch.Tensor, weight: torch.Tensor, k: int
+) -> torch.Tensor:
+    """``post`` with only the ``k`` channels of strongest drive at each position kept.
 
-    A channel's response at a position ranks first by its spike count over the window,
-    then by how early it fired (the earliest spike wins in SpykeTorch too): the score
-    ``Σ_t s_t·(1 + 2^−(t+1))`` orders by count, since the earliness bits add up to less
-    than one spike, and among equal counts by the spike trains read from the first step
-    on. Binary trains over a few steps tie often (in a dense layer most channels fire at
-    every step), and admitting every tie let in 3-4x more than ``k`` winners, which
-    was no competition at all: filters collapsed. So the remaining ties are broken by a
-    fixed hash of (sample, position, channel): exactly ``k`` learn, the order differs from
-    position to position, and no random state is drawn (a resumed run stays identical).
-    Scores are float32 (exact up to ~20 steps). Silent channels never win.
-    ``fraction >= 1`` keeps every channel (no competition).
+    ``post`` is ``[T, B, C, ...]`` (spikes); ``drive`` the layer's pre-normalization output,
+    ``[T, B, C, ...]`` or, for a direct-encoded stem whose current is the same at every step,
+    ``[B, C, ...]``; ``weight`` the layer's weight (``[C, ...]``), whose row norms turn the
+    drive into a cosine ranking. A winner that did not spike learns nothing: STDP needs the
+    post spike. ``k >= C`` keeps every channel (no competition).
     """
     channels = post.shape[2]
-    k = max(1, min(channels, int(-(-fraction * channels // 1))))
     if k >= channels:
         return post
-    T = post.shape[0]
-    # Channels last, where the network keeps them: the ranking then runs along a
-    # contiguous axis (topk over a strided one was 2-3x slower on CPU).
-    spikes = post.movedim(2, -1)
-    steps = torch.arange(T, device=post.device, dtype=torch.float32)
-    weights = 1 + torch.exp2(-(steps + 1))
-    score = (weights @ spikes.reshape(T, -1).float()).view(spikes.shape[1:])
-    score = score + _tiebreak(score) * 2.0 ** -(T + 2)
-    kth = score.topk(k, dim=-1).values.narrow(-1, k - 1, 1)
-    keep = (score >= kth) & (score >= 1)
-    return spikes.mul(keep).movedim(-1, 2)
-
-
-def _tiebreak(score: torch.Tensor) -> torch.Tensor:
-    """A fixed value in [0, 1) per element, scattered by a multiplicative (Knuth) hash."""
-    index = torch.arange(score.numel(), device=score.device, dtype=torch.int64)
-    hashed = (index * 2654435761) % 4294967296
-    return (hashed.float() / 4294967296.0).view(score.shape)
+    mean = drive.float().mean(0) if drive.dim() == post.dim() else drive.float()
+    norms = weight.detach().float().flatten(1).norm(dim=1).clamp_min(1e-12)
+    # Channels last, where the network keeps them: the ranking runs along a contiguous
+    # axis (topk over a strided one was 2-3x slower on CPU).
+    score = mean.movedim(1, -1) / norms
+    if k == 1:
+        keep = score == score.amax(dim=-1, keepdim=True)
+    else:
+        keep = score >= score.topk(k, dim=-1).values.narrow(-1, k - 1, 1)
+    return post * keep.movedim(-1, 1).unsqueeze(0).to(post.dtype)

@@ -70,6 +70,16 @@ class TrainConfig(BaseModel):
         0.1, gt=0.0, lt=1.0, description="Share of the training set held out for validation."
     )
     split_seed: int = Field(0, description="Seed of the train/validation split.")
+    train_subset: int | None = Field(
+        None, ge=10,
+        description="Train on a stratified, seeded (split_seed) subset of this many training "
+        "images.",
+    )
+    labeled: int | None = Field(
+        None, ge=10,
+        description="Gradient steps see only this many labelled training images (stratified); "
+        "STDP steps see all.",
+    )
 
     # The BIRIL mix
     ratio: RatioField = Field(
@@ -100,6 +110,18 @@ class TrainConfig(BaseModel):
     )
     alpha: float = Field(4.0, gt=0.0, description="Sharpness of the surrogate gradient.")
 
+    # Readout
+    head_pool: int = Field(
+        1, ge=1, le=8,
+        description="pool the last block to head_pool x head_pool before the head; 1 is the "
+        "paper's global pooling, 4 keeps where features are (a labelled departure)",
+    )
+    probe: bool = Field(
+        False,
+        description="after training, fit a linear probe on the last block's time-averaged "
+        "spike rates (global and 4x4 pooling) and score it on validation",
+    )
+
     # STBP
     epochs: int = Field(30, ge=1, description="Training epochs.")
     batch_size: int = Field(64, ge=2, description="Samples per iteration.")
@@ -113,36 +135,51 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0.0, description="Optimizer weight decay.")
 
     # STDP
-    # The rotation of a layer's filters per STDP step, in radians (relative change of the
-    # layer's weights); annealed with the gradient's cosine schedule. 0 is the frozen
-    # control: the same schedule, conv weights untouched in STDP iterations.
     stdp_lr: float = Field(
-        2e-3, ge=0.0, description="Filter rotation per STDP step (radians); 0: frozen control."
+        2e-3, ge=0.0,
+        description="rotation of a layer's filters per STDP step (radians, relative change); "
+        "annealed with the gradient's cosine schedule; 0 is the frozen control",
     )
-    tau_plus: float = Field(2.0, gt=0.0, description="LTP trace time constant (steps).")
-    tau_minus: float = Field(2.0, gt=0.0, description="LTD trace time constant (steps).")
-    a_plus: float = Field(1.0, ge=0.0, description="LTP amplitude.")
-    # None: balanced, LTD's summed pair weights over the window are stdp_balance x LTP's
-    # (Song, Miller & Abbott 2000), so independent firing depresses; a number overrides.
+    stdp_until: float = Field(
+        0.5, gt=0.0, le=1.0,
+        description="fraction of training during which STDP acts; after it the convs hold "
+        "still in STDP iterations (a head cannot learn on features that keep rotating)",
+    )
+    stdp_layerwise: bool = Field(
+        False,
+        description="greedy layer-wise STDP: the STDP period is split among the conv layers, "
+        "stem first, and only the current layer learns",
+    )
+    stdp_kernel: Literal["hebbian", "balanced"] = Field(
+        "hebbian",
+        description="hebbian: causal LTP-only trace (A- = 0), right for static direct-encoded "
+        "inputs; balanced: LTD summed over the window is stdp_balance x LTP, for event data "
+        "with near-independent firing",
+    )
+    tau_plus: float = Field(2.0, gt=0.0, description="LTP trace time constant (steps)")
+    tau_minus: float = Field(2.0, gt=0.0, description="LTD trace time constant (steps)")
+    a_plus: float = Field(1.0, ge=0.0, description="LTP amplitude A+")
     a_minus: float | None = Field(
-        None, ge=0.0, description="LTD amplitude (default: balanced against LTP)."
+        None, ge=0.0, description="LTD amplitude A-; unset: from stdp_kernel"
     )
     stdp_balance: float = Field(
-        1.05, gt=0.0, description="LTD/LTP summed over the window, when --a-minus is unset."
+        1.05, gt=0.0, description="balanced kernel: LTD / LTP summed over the window"
     )
-    # causal: a same-step pair potentiates (the input at step t drives the output at step t);
-    # ignore: the strict reading of Eq. 3, t_pre < t_post only.
     stdp_same_step: Literal["causal", "ignore"] = Field(
-        "causal", description="How same-step spike pairs count: causal (potentiate) or ignore."
+        "causal",
+        description="causal: a same-step pair potentiates (the input at t drives the output "
+        "at t); ignore: the strict reading of Eq. 3",
     )
-    # Fraction of a layer's channels that learn at each position (k-winners-take-all
-    # across channels, inside the STDP update only); 1 switches competition off.
-    stdp_winners: float = Field(
-        0.1, gt=0.0, le=1.0, description="Fraction of channels that learn per position."
+    stdp_winners: int = Field(
+        1, ge=1,
+        description="channels that learn at each position, those of strongest drive "
+        "(winner-take-all); a value >= a layer's channels switches competition off",
     )
-    # Covariance form: the presynaptic trace is centred over batch and positions, so the
-    # mean input (which every filter's update shares) does not rotate them all onto it.
-    stdp_center: bool = Field(True, description="Covariance-form STDP (centred traces).")
+    stdp_center: bool = Field(
+        True,
+        description="covariance form: the presynaptic trace is centred over batch and "
+        "positions, which supplies the depression for below-average inputs",
+    )
     stdp_linear: bool = Field(False, description="Also apply STDP to FC1.")
     synaptic_norm: bool = Field(True, description="Keep each filter's norm through STDP.")
     # Conv STDP correlation precision; auto: bfloat16 where the device has it natively

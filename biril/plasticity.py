@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .competition import winners_only
+from .competition import winners_by_drive
 
 
 @dataclass(frozen=True)
@@ -196,11 +196,12 @@ def stdp_delta(
     post: torch.Tensor,
     p: STDPParams,
     dtype: torch.dtype = torch.float32,
-    winners: float = 1.0,
+    winners: int | None = None,
     center: bool = False,
+    drive: torch.Tensor | None = None,
 ):
-    """ΔW for a recorded ``nn.Conv2d`` or ``nn.Linear`` layer (``dtype``: conv correlation)."""
-    return stdp_deltas([(layer, pre, post)], p, dtype, winners, center)[0]
+    """ΔW for one recorded ``nn.Conv2d`` or ``nn.Linear`` layer (see ``stdp_deltas``)."""
+    return stdp_deltas([(layer, pre, post, drive)], p, dtype, winners, center)[0]
 
 
 def centered(z: torch.Tensor) -> torch.Tensor:
@@ -218,27 +219,26 @@ def centered(z: torch.Tensor) -> torch.Tensor:
 
 
 def stdp_deltas(
-    records: list[tuple[nn.Module, torch.Tensor, torch.Tensor]],
+    records: list[tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None]],
     p: STDPParams,
     dtype: torch.dtype = torch.float32,
-    winners: float = 1.0,
+    winners: int | None = None,
     center: bool = False,
 ) -> list[torch.Tensor]:
-    """ΔW of every recorded layer of one forward pass.
+    """ΔW of every recorded layer ``(layer, pre, post, drive)`` of one forward pass.
 
-    ``winners``: the fraction of a layer's output channels that learn at each position
-    (``biril.competition``); 1 keeps them all. ``center``: the covariance form (see
-    ``centered``). A spike tensor is one layer's post and the
-    next layers' pre (a block's output feeds the next block's conv1 and its shortcut), so
-    each is cast to ``dtype``, masked to its winners, and mixed into its trace once per
-    pass instead of once per use. All are dropped after the tensor's last use, so at most
-    a few layers' worth are alive at once.
+    ``winners``: how many output channels learn at each position, those of strongest
+    drive (``biril.competition``); ``None`` keeps them all. ``center``: the covariance
+    form (see ``centered``). A spike tensor is one layer's post and the next layers' pre
+    (a block's output feeds the next block's conv1 and its shortcut), so each is cast to
+    ``dtype`` and mixed into its trace once per pass instead of once per use. All are
+    dropped after the tensor's last use, so at most a few layers' worth are alive at once.
     """
 
     def ident(x: torch.Tensor) -> tuple:
         return (x.data_ptr(), x.shape, x.stride(), x.dtype)
 
-    last_use = {ident(x): i for i, (_, pre, post) in enumerate(records) for x in (pre, post)}
+    last_use = {ident(x): i for i, (_, pre, post, _) in enumerate(records) for x in (pre, post)}
     memo: dict[tuple, torch.Tensor] = {}
 
     def once(kind: str, x: torch.Tensor, make) -> torch.Tensor:
@@ -252,25 +252,27 @@ def stdp_deltas(
         # a view, which the trace handles without materializing T copies.
         return x if x.stride(0) == 0 else once("cast", x, lambda t: t.to(dtype))
 
-    def learners(x: torch.Tensor) -> torch.Tensor:
-        return once("post", x, lambda t: winners_only(cast(t), winners))
+    def learners(layer: nn.Module, post: torch.Tensor, drive: torch.Tensor | None):
+        if winners is None:
+            return cast(post)
+        return winners_by_drive(cast(post), drive, layer.weight, winners)
 
     def trace(x: torch.Tensor) -> torch.Tensor:
         z = _presynaptic_drive(cast(x), p, dtype)
         return centered(z) if center else z
 
     deltas = []
-    for i, (layer, pre, post) in enumerate(records):
+    for i, (layer, pre, post, drive) in enumerate(records):
         if isinstance(layer, nn.Conv2d):
             if layer.groups != 1 or layer.dilation != (1, 1):
                 raise ValueError("STDP supports conv layers with groups=1 and dilation=1 only")
             z = once("trace", pre, trace)
             deltas.append(
-                _correlate(z, learners(post), layer.weight.shape, layer.stride, layer.padding,
-                           dtype)
+                _correlate(z, learners(layer, post, drive), layer.weight.shape, layer.stride,
+                           layer.padding, dtype)
             )
         elif isinstance(layer, nn.Linear):
-            deltas.append(_correlate_linear(trace(pre), winners_only(post, winners)))
+            deltas.append(_correlate_linear(trace(pre), learners(layer, post, drive).float()))
         else:
             raise TypeError(
                 f"STDP is defined for Conv2d and Linear layers, not {type(layer).__name__}"

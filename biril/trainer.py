@@ -13,10 +13,11 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from .checkpoint import CHECKPOINT_NAME, load_states, prepare_checkpoint, save_c
 from .compact import compact_spikes
 from .config import ConfigError, TrainConfig
 from .datasets import REGISTRY, DatasetSplits, load_dataset
+from .datasets.subset import train_subset
 from .diagnostics import STDPDiagnostics
 from .energy import EnergyEstimate, EnergyMonitor
 from .loader import DeviceLoader
@@ -41,6 +43,7 @@ from .plasticity import (
     rotate_,
     stdp_deltas,
 )
+from .probe import probe
 from .schedule import Mode, mode_counts, modes
 
 
@@ -74,7 +77,11 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    """The outcome of a full run: final validation and test accuracy and how it got there."""
+    """The outcome of a full run: final validation and test accuracy and how it got there.
+
+    Everything a run reports per epoch is read from its last epoch (``from_history``), so
+    a field added to ``EpochMetrics`` under the same name reaches the result unchanged.
+    """
 
     val_acc: float
     val_loss: float
@@ -93,6 +100,15 @@ class TrainResult:
     energy_pj_per_sample: float = 0.0
     ann_energy_pj_per_sample: float = 0.0
     stdp: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Linear-probe validation accuracy of the last block ({"gap", "pool4"}; biril.probe).
+    probe: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_history(cls, history: list[EpochMetrics], **rest) -> TrainResult:
+        """The last epoch's metrics under their own names, then ``rest`` (test, counts…)."""
+        last = asdict(history[-1])
+        shared = {f.name: last[f.name] for f in fields(cls) if f.name in last}
+        return cls(**{**shared, "history": history, **rest})
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -124,17 +140,28 @@ def bir_loss(mean_out: torch.Tensor, target: torch.Tensor, kind: str, num_classe
 
 
 def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
-    """The run's Eq. 3 parameters; ``a_minus: None`` balances LTD against LTP over the window.
+    """The run's Eq. 3 parameters: ``a_minus`` if given, else from ``stdp_kernel``.
 
-    A single time step has no anti-causal pair, so no ``A−`` can balance it. The covariance
-    form (``stdp_center``) needs none: independent firing already averages to zero there.
-    Without it such a run is refused if it applies STDP (``None`` if it never does).
+    ``hebbian`` (default) is the causal LTP-only trace. A static image is direct-encoded,
+    the same input at every step, so a post spike at step t adds ``c_t·x`` with
+    ``c_t = Σ_s K[s, t]``; under the balanced kernel (T=4, τ=2, A−=2.56)
+    ``c = [−2.07, −0.89, +0.42, +2.20]`` sums to −0.34, and a neuron driven at every step —
+    the strongest responders, the ones competition picks — was depressed away from its own
+    pattern (measured: cosine −0.14 to −0.72 with the Hebbian direction in every layer).
+    With A− = 0 every ``c_t`` is positive; the centring of the covariance form supplies
+    the depression for below-average inputs.
+
+    ``balanced`` (Song, Miller & Abbott 2000) is right where firing is near-independent
+    (event data). A single time step has no anti-causal pair, so no ``A−`` can balance it:
+    with the covariance form it needs none (independent firing averages to zero there);
+    without it such a run is refused if it applies STDP (``None`` if it never does).
     """
     same_step = config.stdp_same_step == "causal"
+    taus = (config.tau_plus, config.tau_minus, config.a_plus)
     if config.a_minus is not None:
-        return STDPParams(
-            config.tau_plus, config.tau_minus, config.a_plus, config.a_minus, same_step
-        )
+        return STDPParams(*taus, config.a_minus, same_step)
+    if config.stdp_kernel == "hebbian":
+        return STDPParams(*taus, 0.0, same_step)
     try:
         return STDPParams.balanced(
             time_steps, tau_plus=config.tau_plus, tau_minus=config.tau_minus,
@@ -142,9 +169,7 @@ def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
         )
     except ValueError as e:
         if config.stdp_center:  # no drift to balance: the covariance form has none
-            return STDPParams(
-                config.tau_plus, config.tau_minus, config.a_plus, config.a_plus, same_step
-            )
+            return STDPParams(*taus, config.a_plus, same_step)
         a, _, c = config.ratio.fractions
         if config.stdp_lr > 0 and a + c > 0:
             raise ConfigError(f"a_minus: {e}") from None
@@ -191,19 +216,43 @@ class BIRILStep:
             device_type=device.type, dtype=torch.bfloat16, enabled=config.amp
         )
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, mode: Mode) -> tuple[float, int]:
-        """Update on one batch; returns (loss, number correct) as Python numbers."""
+    def in_stdp_phase(self) -> bool:
+        """Whether this step is inside the first ``stdp_until`` of training, where STDP acts.
+
+        After it the convs hold still in STDP iterations (the head and BN still learn) and
+        STDP-STBP iterations are plain STBP: a head cannot learn on features that keep
+        rotating (MNIST ``1:0:0`` with STDP throughout: 36 points below its frozen control).
+        """
+        return self.scheduler.last_epoch < self.config.stdp_until * self.scheduler.T_max
+
+    def active_layers(self) -> slice:
+        """The STDP layers that learn now: all, or (``stdp_layerwise``) one, stem first."""
+        if not self.config.stdp_layerwise:
+            return slice(None)
+        period = self.config.stdp_until * self.scheduler.T_max
+        i = min(len(self.stdp_weights) - 1, int(self.scheduler.last_epoch / period * len(
+            self.stdp_weights)))
+        return slice(i, i + 1)
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, mode: Mode, supervised: bool = True
+    ) -> tuple[float, int]:
+        """Update on one batch; returns (loss, number correct) as Python numbers.
+
+        ``supervised=False`` (the few-label regime's STDP iterations): no gradient step at
+        all, so no label reaches any weight; STDP still learns from the batch.
+        """
         # The frozen control (stdp_lr 0) runs the same schedule with STDP steps that
         # leave the convs as they are, so it records nothing.
-        uses_stdp = mode is not Mode.STBP and self.config.stdp_lr > 0
-        conv_grads = mode is not Mode.STDP
+        uses_stdp = mode is not Mode.STBP and self.in_stdp_phase() and self.config.stdp_lr > 0
+        conv_grads = mode is not Mode.STDP and supervised
         # STDP iterations compute no conv weight gradients at all.
         for w in self.stdp_weights:
             w.requires_grad_(conv_grads)
         self.optimizer.zero_grad(set_to_none=True)
         # STDP's records keep the float spikes alive anyway: packing them would only add.
         compact = self.config.compact_spikes and not uses_stdp
-        with self.autocast, compact_spikes(compact):
+        with self.autocast, compact_spikes(compact), torch.set_grad_enabled(supervised):
             out, records = self.model(x, record=uses_stdp)
         mean_out = out.mean(0)
         loss = bir_loss(mean_out, y, self.config.loss, self.num_classes)
@@ -211,13 +260,10 @@ class BIRILStep:
             raise DivergenceError(
                 f"loss became {loss.item()} in a {mode.value} step; lower --lr or --stdp-lr"
             )
-        loss.backward()
         fused = mode is Mode.STDP_STBP and self.config.cyclic == "fused"
         norms = [filter_norms(w) for w in self.stdp_weights] if fused else None
-        before = self.diagnostics.snapshot() if conv_grads else None
-        self.optimizer.step()
-        if before is not None:
-            self.diagnostics.record("grad_step", before)
+        if supervised:
+            self.gradient_step(loss, conv_grads)
         if uses_stdp:
             self.apply_stdp(records, norms)
         self.scheduler.step()
@@ -226,6 +272,13 @@ class BIRILStep:
             w.requires_grad_(True)
         correct = (mean_out.argmax(1) == y).sum()
         return loss.item(), int(correct)
+
+    def gradient_step(self, loss: torch.Tensor, conv_grads: bool) -> None:
+        loss.backward()
+        before = self.diagnostics.snapshot() if conv_grads else None
+        self.optimizer.step()
+        if before is not None:
+            self.diagnostics.record("grad_step", before)
 
     def anneal_stdp(self) -> None:
         """Scale the STDP rotation by the gradient schedule's current factor.
@@ -246,16 +299,18 @@ class BIRILStep:
         step, so the combined update is normalized once; otherwise the norms are taken
         right before the STDP step.
         """
-        if norms is None:
-            norms = [filter_norms(w) for w in self.stdp_weights]
+        active = self.active_layers()
+        weights = self.stdp_weights[active]
+        norms = [filter_norms(w) for w in weights] if norms is None else norms[active]
         before = self.diagnostics.snapshot()
+        records = records[active]
         deltas = stdp_deltas(
             records, self.stdp, self.stdp_dtype, self.config.stdp_winners, self.config.stdp_center
         )
-        for (layer, _, _), delta in zip(records, deltas, strict=True):
-            rotate_(layer.weight, delta.to(layer.weight.dtype), self.stdp_rate)
+        for record, delta in zip(records, deltas, strict=True):
+            rotate_(record.layer.weight, delta.to(record.layer.weight.dtype), self.stdp_rate)
         if self.config.synaptic_norm:
-            for w, n in zip(self.stdp_weights, norms, strict=True):
+            for w, n in zip(weights, norms, strict=True):
                 renormalize_(w, n)
         self.diagnostics.record("stdp_step", before)
 
@@ -325,6 +380,7 @@ def build_for(config: TrainConfig, splits: DatasetSplits, device: torch.device):
             "compile": config.compile_neurons,
         },
         stdp_linear=config.stdp_linear,
+        head_pool=config.head_pool,
     )
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
@@ -337,6 +393,123 @@ def time_steps_for(config: TrainConfig, splits: DatasetSplits) -> int:
 
 
 EpochCallback = Callable[[EpochMetrics], None]
+
+
+def load_splits(config: TrainConfig) -> DatasetSplits:
+    """The run's data: the dataset's splits, its training part cut to ``train_subset``."""
+    splits = load_dataset(
+        config.dataset,
+        config.data_root,
+        val_fraction=config.val_fraction,
+        split_seed=config.split_seed,
+        download=config.download,
+        time_steps=config.time_steps,
+    )
+    for flag, n in (("--train-subset", config.train_subset), ("--labeled", config.labeled)):
+        if n is not None and n > len(splits.train_y):
+            raise ConfigError(
+                f"{flag}: {n} is more than the {len(splits.train_y)} training images of "
+                f"{config.dataset}; pass at most that"
+            )
+    if config.train_subset is not None:
+        splits = train_subset(splits, config.train_subset, config.split_seed)
+    return splits
+
+
+@dataclass
+class Batches:
+    """Where each step's batch comes from: every training image, or only the labelled ones.
+
+    An epoch is a pass over the training split. With ``labeled`` set, steps that take a
+    gradient draw from a stratified labelled subset instead, cycling through it (a new
+    permutation per pass, a function of seed, epoch and pass, so a resumed run replays
+    it); STDP iterations of the STDP phase see every image and no label.
+    """
+
+    train: DeviceLoader
+    labeled: DeviceLoader | None
+
+    @classmethod
+    def build(cls, config: TrainConfig, splits: DatasetSplits, device: torch.device):
+        train = DeviceLoader(splits, "train", config.batch_size, device, train=True)
+        if config.labeled is None:
+            return cls(train, None)
+        few = train_subset(splits, config.labeled, config.split_seed)
+        return cls(train, DeviceLoader(few, "train", config.batch_size, device, train=True))
+
+    def labeled_stream(self, seed: int, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for n in itertools.count():
+            yield from self.labeled.batches(seed, epoch * 100_003 + n)
+
+
+def run_epoch(
+    step: BIRILStep,
+    batches: Batches,
+    schedule: list[Mode],
+    epoch: int,
+    config: TrainConfig,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[float, float, int, float]:
+    """One pass of training steps: (mean loss, accuracy, images seen, seconds)."""
+    t0 = time.perf_counter()
+    per_epoch = len(batches.train)
+    labeled = batches.labeled_stream(config.seed, epoch) if batches.labeled else None
+    loss_sum, correct, seen = 0.0, 0, 0
+    for i, (x, y) in enumerate(batches.train.batches(config.seed, epoch)):
+        mode = schedule[epoch * per_epoch + i]
+        supervised = labeled is None or not (mode is Mode.STDP and step.in_stdp_phase())
+        if labeled is not None and supervised:
+            x, y = next(labeled)
+        loss, c = step(to_time_major(x), y, mode, supervised)
+        loss_sum += loss * len(y)
+        correct += c
+        seen += len(y)
+        if progress is not None:
+            progress(i + 1, per_epoch)
+    if batches.train.device.type == "cuda":
+        torch.cuda.synchronize(batches.train.device)
+    return loss_sum / seen, correct / seen, seen, time.perf_counter() - t0
+
+
+def epoch_metrics(
+    epoch: int, step: BIRILStep, val: DeviceLoader, schedule: list[Mode], config: TrainConfig,
+    trained: tuple[float, float, int, float], started: float, ckpt: Path | None,
+) -> EpochMetrics:
+    """Validate after an epoch and gather what the epoch reports."""
+    loss, acc, seen, seconds = trained
+    val_loss, val_acc, rates, cost = evaluate(step.model, val, config)
+    per_epoch = len(schedule) // config.epochs
+    return EpochMetrics(
+        epoch=epoch + 1,
+        train_loss=loss,
+        train_acc=acc,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        spike_rates=rates,
+        mode_counts=mode_counts(schedule[: (epoch + 1) * per_epoch]),
+        epoch_seconds=time.perf_counter() - started,
+        samples_per_s=seen / seconds,
+        lr=step.scheduler.get_last_lr()[0],
+        checkpoint=str(ckpt) if ckpt else None,
+        sops_per_sample=cost.sops_per_sample,
+        macs_per_sample=cost.macs_per_sample,
+        energy_pj_per_sample=cost.energy_pj_per_sample,
+        ann_energy_pj_per_sample=cost.ann_energy_pj_per_sample,
+        stdp=step.diagnostics.epoch_summary(),
+    )
+
+
+def save_epoch(path: Path, step: BIRILStep, history: list[EpochMetrics], config: TrainConfig):
+    save_checkpoint(
+        path,
+        {
+            "model": step.model.state_dict(),
+            "step": step.state_dict(),
+            "epoch": history[-1].epoch,
+            "history": [asdict(h) for h in history],
+            "config": config.model_dump(),
+        },
+    )
 
 
 def train(
@@ -354,20 +527,13 @@ def train(
     started = time.perf_counter()
     resumed = prepare_checkpoint(config)  # before any work: the output folder, what resumes
     device = resolve_device(config.device)
-    splits = load_dataset(
-        config.dataset,
-        config.data_root,
-        val_fraction=config.val_fraction,
-        split_seed=config.split_seed,
-        download=config.download,
-        time_steps=config.time_steps,
-    )
+    splits = load_splits(config)
     seed_everything(config.seed)
     model = build_for(config, splits, device)
-    train_loader = DeviceLoader(splits, "train", config.batch_size, device, train=True)
-    val_loader = DeviceLoader(splits, "val", max(config.batch_size, 256), device)
-    steps_per_epoch = len(train_loader)
-    schedule = mode_schedule(config, steps_per_epoch)
+    batches = Batches.build(config, splits, device)
+    eval_size = max(config.batch_size, 256)
+    val = DeviceLoader(splits, "val", eval_size, device)
+    schedule = mode_schedule(config, len(batches.train))
     step = BIRILStep(model, config, total_steps=len(schedule))
 
     start_epoch, history = 0, []
@@ -376,62 +542,25 @@ def train(
         step.set_total_steps(len(schedule))  # the run may have been extended
         start_epoch = resumed["epoch"]
         history = [EpochMetrics(**h) for h in resumed["history"]]
-    ckpt_path = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None
+    ckpt = Path(config.output_dir) / CHECKPOINT_NAME if config.output_dir else None
 
     model.train()
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for i, (x, y) in enumerate(train_loader.batches(config.seed, epoch)):
-            loss, c = step(to_time_major(x), y, schedule[epoch * steps_per_epoch + i])
-            loss_sum += loss * len(y)
-            correct += c
-            seen += len(y)
-            if progress is not None:
-                progress(i + 1, steps_per_epoch)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_seconds = time.perf_counter() - t0
-        val_loss, val_acc, rates, cost = evaluate(model, val_loader, config)
-        metrics = EpochMetrics(
-            epoch=epoch + 1,
-            train_loss=loss_sum / seen,
-            train_acc=correct / seen,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            spike_rates=rates,
-            mode_counts=mode_counts(schedule[: (epoch + 1) * steps_per_epoch]),
-            epoch_seconds=time.perf_counter() - t0,
-            samples_per_s=seen / train_seconds,
-            lr=step.scheduler.get_last_lr()[0],
-            checkpoint=str(ckpt_path) if ckpt_path else None,
-            sops_per_sample=cost.sops_per_sample,
-            macs_per_sample=cost.macs_per_sample,
-            energy_pj_per_sample=cost.energy_pj_per_sample,
-            ann_energy_pj_per_sample=cost.ann_energy_pj_per_sample,
-            stdp=step.diagnostics.epoch_summary(),
-        )
-        history.append(metrics)
-        if ckpt_path is not None:
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "model": model.state_dict(),
-                    "step": step.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": [asdict(h) for h in history],
-                    "config": config.model_dump(),
-                },
-            )
+        trained = run_epoch(step, batches, schedule, epoch, config, progress)
+        history.append(epoch_metrics(epoch, step, val, schedule, config, trained, t0, ckpt))
+        if ckpt is not None:
+            save_epoch(ckpt, step, history, config)
         if callback is not None:
-            callback(metrics)
+            callback(history[-1])
 
-    test_loader = DeviceLoader(splits, "test", max(config.batch_size, 256), device)
-    test_loss, test_acc, _, _ = evaluate(model, test_loader, config)
-    last = history[-1]
-    return TrainResult(
-        val_acc=last.val_acc,
-        val_loss=last.val_loss,
+    test_loss, test_acc, _, _ = evaluate(model, DeviceLoader(splits, "test", eval_size, device),
+                                         config)
+    probed = {}
+    if config.probe:
+        probed = probe(model, DeviceLoader(splits, "train", eval_size, device), val, config.amp)
+    return TrainResult.from_history(
+        history,
         test_acc=test_acc,
         test_loss=test_loss,
         mode_counts=mode_counts(schedule),
@@ -439,13 +568,6 @@ def train(
         seconds=time.perf_counter() - started,
         ratio=str(config.ratio),
         fractions=config.ratio.fractions,
-        spike_rates=last.spike_rates,
-        checkpoint=str(ckpt_path) if ckpt_path else None,
-        history=history,
-        sops_per_sample=last.sops_per_sample,
-        macs_per_sample=last.macs_per_sample,
-        energy_pj_per_sample=last.energy_pj_per_sample,
-        ann_energy_pj_per_sample=last.ann_energy_pj_per_sample,
-        stdp=last.stdp,
+        checkpoint=str(ckpt) if ckpt else None,
+        probe=probed,
     )
-

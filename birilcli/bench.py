@@ -6,6 +6,8 @@ import json
 
 import click
 
+from results.errors import UserError
+
 from .flags import flag_name
 
 
@@ -13,8 +15,10 @@ from .flags import flag_name
 @click.option("--preset", "presets", multiple=True, help="small | mnist | paper18 (repeatable).")
 @click.option(
     "--only", "sections", multiple=True,
-    help="neuron | step | stdp | sweep | memory | store (repeatable).",
+    help="neuron | step | stdp | sweep | memory | store (repeatable), or search alone.",
 )
+@click.option("--search-reps", default=60, show_default=True,
+              help="--only search: synthetic landscapes to run.")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--time-steps", default=4, show_default=True)
 @click.option("--reps", default=5, show_default=True, help="Timed repetitions per contender.")
@@ -48,12 +52,16 @@ from .flags import flag_name
               help="Trials in a synthetic results store (repeatable) [default: 1000, 10000].")
 @click.option("--store-reps", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(presets, sections, store_sizes, as_json, **options) -> None:
+def bench(presets, sections, store_sizes, as_json, search_reps, **options) -> None:
     """Benchmark suite: neuron, training step, conv STDP, sweep efficiency, memory, store.
 
     Every figure is a median over repetitions after warm-up, contenders interleaved in
-    one process; the headline figures are ratios.
+    one process; the headline figures are ratios. ``--only search`` (alone) is the
+    sweep's search on synthetic landscapes (``sweeps.bench_search``), no training.
     """
+    if "search" in sections:
+        _bench_search(sections, search_reps, as_json)
+        return
     from pydantic import ValidationError
     from rich.console import Console
 
@@ -92,3 +100,18 @@ def bench(presets, sections, store_sizes, as_json, **options) -> None:
 
         console.print(store_table(result["store"]))
 
+
+def _bench_search(sections: tuple[str, ...], reps: int, as_json: bool) -> None:
+    if len(sections) > 1 or reps < 1:
+        raise UserError(
+            "--only search runs alone (give no other --only) with --search-reps of 1 or more"
+        )
+    from rich.console import Console
+
+    from sweeps.bench_search import bench_search, rung_table, search_table
+
+    result = bench_search(reps=reps)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        Console().print(search_table(result), rung_table(result))

@@ -9,6 +9,10 @@ seed-to-seed spread — on digits as large as the effect — cancels in each dif
 ``diff`` is the mean over the ``n`` shared seeds of STDP minus control validation accuracy;
 ``ci`` the paired 95% t interval ``diff ± t(0.975, n − 1) · sd / √n`` of those differences
 (None with a single pair: one difference has no spread).
+
+Where both sides fitted the linear probe of the last block (``schema.PROBE_POOLS``), the
+same paired effect of its accuracy is ``probe[pool]``: what STDP did to the features, apart
+from how well the head learned on them.
 """
 
 from __future__ import annotations
@@ -22,15 +26,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from .ratios import Shares, closest_int_ratio
-from .runs import Config, Run, config_of, seed_means
-from .schema import CONTROL_OVERRIDES
+from .runs import Config, Run, config_of, probe_means, seed_means
+from .schema import CONTROL_OVERRIDES, PROBE_POOLS
 from .tdist import t_quantile
 
 CONFIDENCE = 0.95
 
 
-class StdpEffect(BaseModel):
-    """STDP minus its frozen control: mean paired difference, its 95% CI, number of pairs."""
+class PairedDiff(BaseModel):
+    """A paired difference over seeds: its mean, 95% CI and number of pairs."""
 
     diff: float
     ci: tuple[float, float] | None
@@ -40,11 +44,24 @@ class StdpEffect(BaseModel):
         """The interval in points, ``[-1.07, +2.92]`` (``—`` for none)."""
         return "—" if self.ci is None else f"[{100 * self.ci[0]:+.2f}, {100 * self.ci[1]:+.2f}]"
 
+
+class StdpEffect(PairedDiff):
+    """STDP minus its frozen control in validation accuracy, and in the linear probe's
+    accuracy per pooling where both sides fitted one (``probe``: {} where they did not)."""
+
+    probe: dict[str, PairedDiff] = {}
+
     def describe(self) -> str:
         """In words, as the summary and ``biril best`` print it."""
         ci = f", 95% CI {self.ci_text()}" if self.ci else " (one seed: no interval)"
         seeds = f"{self.n} seed{'s' if self.n != 1 else ''}"
-        return f"{100 * self.diff:+.2f} points{ci}, over {seeds} (STDP minus frozen control)"
+        text = f"{100 * self.diff:+.2f} points{ci}, over {seeds} (STDP minus frozen control)"
+        if self.probe:
+            pools = ", ".join(
+                f"{pool} {100 * p.diff:+.2f} {p.ci_text()}" for pool, p in self.probe.items()
+            )
+            text += f"; linear probe: {pools}"
+        return text
 
 
 class ConfigEffect(BaseModel):
@@ -74,8 +91,13 @@ def stdp_effects(runs: Iterable[Run]) -> list[ConfigEffect]:
             control[key].append(run)
     out = []
     for key, frozen in control.items():
-        effect = _paired(stdp.get(key, []), frozen)
-        if effect is not None:
+        accuracy = _paired(seed_means(stdp.get(key, [])), seed_means(frozen))
+        if accuracy is not None:
+            probe = {
+                pool: diff for pool in PROBE_POOLS
+                if (diff := _paired(probe_means(stdp[key], pool), probe_means(frozen, pool)))
+            }
+            effect = StdpEffect(**accuracy.model_dump(), probe=probe)
             first = stdp[key][0]
             out.append(ConfigEffect(
                 study=first.study, sweep=first.sweep, ratio=first.ratio,
@@ -84,12 +106,12 @@ def stdp_effects(runs: Iterable[Run]) -> list[ConfigEffect]:
     return out
 
 
-def _paired(stdp: list[Run], control: list[Run]) -> StdpEffect | None:
+def _paired(a: dict[int, float], b: dict[int, float]) -> PairedDiff | None:
     """The paired effect of STDP over the seeds both sides ran (None: no shared seed).
 
-    Runs sharing a seed on one side are averaged first, as in the ranking.
+    ``a`` and ``b``: a value per seed of the STDP runs and of their controls, runs sharing
+    a seed on one side averaged first (``seed_means``), as in the ranking.
     """
-    a, b = seed_means(stdp), seed_means(control)
     diffs = [a[seed] - b[seed] for seed in sorted(a.keys() & b.keys())]
     if not diffs:
         return None
@@ -99,5 +121,5 @@ def _paired(stdp: list[Run], control: list[Run]) -> StdpEffect | None:
     if n > 1:
         half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * stdev(diffs) / math.sqrt(n)
         ci = (d - half, d + half)
-    return StdpEffect(diff=d, ci=ci, n=n)
+    return PairedDiff(diff=d, ci=ci, n=n)
 

@@ -31,10 +31,19 @@ its source trial's params, so it pools with it. Runs with ``overrides`` (the fro
 measure another config at the same ratio and are never ranked: the best's ``stdp_effect``
 (``results.effect``) compares it with its control, seed by seed.
 
-**How sure.** Two ratios differ significantly when the t-test of their means (standard
-error ``√(s_a²/n_a + s_b²/n_b)``, the smaller of their ``df``) gives ``p < 0.05``;
-``indistinguishable`` lists the ratios whose gap to the best is not significant, and
-``vs_stbp`` is the same test of the best against pure STBP ``0:1:0`` of its sweep.
+**How sure.** The best is compared with every other config (``results.compare``): paired
+by seed where the two share two or more seeds of one sweep (the confirmation stage runs the
+top ratios and pure STBP on the same seeds), else the t-test of their means (standard error
+``√(s_a²/n_a + s_b²/n_b)``, the smaller of their ``df``). The p-values against the best are
+Holm-adjusted over all those comparisons; ``indistinguishable`` lists the configs whose
+adjusted p is at least 0.05. ``vs_stbp`` is the same test of the best against pure STBP
+``0:1:0`` of its sweep, pure STBP being one of those configs, with the same adjusted p
+(so the verdict and the list of ties never disagree). Each says whether it was
+``paired``; ``p_unadjusted`` keeps the test's own p.
+
+**Intervals stay in [0, 1]** (``compare.within_unit``): an accuracy above 100% is not a
+plausible value, so the t-interval is cut there, the same in the summary, the report and
+the JSON; the ranking's score (the lower end) is unchanged.
 """
 
 from __future__ import annotations
@@ -47,10 +56,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .compare import Gap, holm, paired_gap, shared_seed_diffs, unpaired_gap, within_unit
 from .effect import StdpEffect, stdp_effects
 from .ratios import PURE_STBP, Shares, closest_int_ratio, has_stdp, ratio_key
-from .runs import Config, Run, config_of, mean, params_key, seed_means
-from .tdist import t_quantile, two_sided_p
+from .runs import Config, Run, config_of, mean, params_key, probe_means, seed_means
+from .schema import PROBE_POOLS
+from .tdist import t_quantile
 
 CONFIDENCE = 0.95
 ALPHA = 1.0 - CONFIDENCE
@@ -85,6 +96,9 @@ class RatioStats(BaseModel):
     score: float | None
     test_acc: float | None
     energy_pj_per_sample: float | None
+    # The linear probe's validation accuracy per pooling, mean over the seeds that fitted
+    # one ({} where none did; ``results.schema.PROBE_POOLS``).
+    probe: dict[str, float] = {}
     # The ratio's best single run by validation accuracy (the one to load).
     trial_number: int | None
     trial_id: str | None
@@ -96,9 +110,12 @@ class RatioStats(BaseModel):
 
 
 class Standing(RatioStats):
-    """A ratio in the ranking; ``p_vs_best`` is None for the best itself."""
+    """A ratio in the ranking; ``p_vs_best`` (Holm-adjusted) is None for the best itself."""
 
     p_vs_best: float | None = None
+    # The test of its gap to the best before Holm's adjustment, and whether it was paired.
+    p_unadjusted: float | None = None
+    paired: bool | None = None
 
     @property
     def indistinguishable(self) -> bool:
@@ -116,7 +133,11 @@ class Peer(BaseModel):
     n_seeds: int
     val_acc: float
     ci: tuple[float, float] | None
+    # Holm-adjusted over every comparison with the best; the test's own p beside it.
     p: float
+    p_unadjusted: float
+    # Paired by seed on the seeds both ran (True), or the unpaired test of the means.
+    paired: bool
 
 
 class VsSTBP(BaseModel):
@@ -127,6 +148,11 @@ class VsSTBP(BaseModel):
     p: float
     n_seeds: int
     val_acc: float
+    # Holm-adjusted as pure STBP's standing is (``p``), and the test's own p.
+    p_unadjusted: float
+    # Paired by seed over ``n_pairs`` shared seeds, or (False, None) the unpaired test.
+    paired: bool
+    n_pairs: int | None = None
 
 
 class Best(RatioStats):
@@ -147,8 +173,8 @@ class Best(RatioStats):
         seeds = f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
         images = f", {self.val_size} validation images" if self.val_size else ""
         test = f", test {100 * self.test_acc:.2f}%" if self.test_acc is not None else ""
-        peers = ", ".join(f"{label(p.ratio_int, p.params)} (p {p.p:.2f})"
-                          for p in self.indistinguishable)
+        peers = ", ".join(f"{label(p.ratio_int, p.params)} (p {p.p:.2f}"
+                          f"{'' if p.paired else ', unpaired'})" for p in self.indistinguishable)
         params = [f"params       {params_text(self.params)} (searched with the ratio)"]
         return [
             f"best ratio   {self.ratio_int} (STDP : STBP : STDP-STBP = {shares}), "
@@ -156,10 +182,17 @@ class Best(RatioStats):
             f"             val {100 * self.val_acc:.2f}%{ci} (mean, 95% CI) over {seeds}"
             f"{images}{test}",
             *(params if self.params else []),
-            f"tied with    {peers or 'none: every other ratio is significantly below it'}",
+            *([f"probe        {self.probe_text()}"] if self.probe else []),
+            f"tied with    {peers or 'none: every other ratio is significantly below it'}"
+            f"{' (Holm-adjusted p)' if peers else ''}",
             f"vs STBP      {self.verdict}",
             f"stdp effect  {self.effect_text()}",
         ]
+
+    def probe_text(self) -> str:
+        """The linear probe's accuracy per pooling: ``gap 54.20%, pool4 85.50% (...)``."""
+        pools = ", ".join(f"{pool} {100 * acc:.2f}%" for pool, acc in self.probe.items())
+        return f"{pools} (linear probe of the last block, mean over seeds)"
 
     def effect_text(self) -> str:
         """What STDP adds here against its frozen control, or why that is not measured."""
@@ -221,15 +254,16 @@ def rank(runs: Iterable[Run], max_energy: float | None = None) -> Ranking:
     if not standings:
         return Ranking([], None, noise)
     top = standings[0]
-    for other in standings[1:]:
-        gap = _compare(top, other, noise)
-        other.p_vs_best = None if gap is None else gap[2]
+    compare = _Comparer(noise, per_seed)
+    tested = [(s, gap) for s in standings[1:] if (gap := compare(top, s)) is not None]
+    for (other, gap), p in zip(tested, holm([g.p for _, g in tested]), strict=True):
+        other.p_vs_best, other.p_unadjusted, other.paired = p, gap.p, gap.paired
     stbp = _stbp_config(per_seed, top.study)
     stbp_standing = (
         _standing(groups[stbp], per_seed[stbp], noise[top.study]) if stbp else None
     )
     effect = next((e.effect for e in stdp_effects(runs) if e.config == top.config), None)
-    return Ranking(standings, _best(top, standings, stbp_standing, noise, effect), noise)
+    return Ranking(standings, _best(top, standings, stbp_standing, compare, effect), noise)
 
 
 def _stbp_config(per_seed: dict[Config, dict[int, float]], study: str) -> Config | None:
@@ -267,7 +301,7 @@ def _standing(group: list[Run], seeds: dict[int, float], noise: Noise) -> Standi
     ci = None
     if noise.sd is not None:
         half = t_quantile(1 - ALPHA / 2, noise.df) * noise.sd / math.sqrt(n)
-        ci = (m - half, m + half)
+        ci = within_unit((m - half, m + half))
     tests = [r.test_acc for r in group if r.test_acc is not None]
     energies = [r.energy_pj_per_sample for r in group if r.energy_pj_per_sample is not None]
     top_run = max(group, key=lambda r: r.val_acc)
@@ -285,6 +319,10 @@ def _standing(group: list[Run], seeds: dict[int, float], noise: Noise) -> Standi
         score=ci[0] if ci else None,
         test_acc=mean(tests) if tests else None,
         energy_pj_per_sample=mean(energies) if energies else None,
+        probe={
+            pool: mean(means.values()) for pool in PROBE_POOLS
+            if (means := probe_means(group, pool))
+        },
         trial_number=top_run.trial_number,
         trial_id=top_run.trial_id,
         checkpoint=top_run.checkpoint,
@@ -296,23 +334,33 @@ def _order(s: Standing) -> tuple:
     return (s.score if s.score is not None else s.val_acc, s.val_acc, s.n_seeds, s.ratio)
 
 
-def _compare(a: Standing, b: Standing, noise: dict[str, Noise]) -> tuple | None:
-    """(diff, 95% CI of diff, two-sided p) of ``a`` minus ``b``; None if noise unknown."""
-    na, nb = noise[a.study], noise[b.study]
-    if na.sd is None or nb.sd is None:
-        return None
-    se = math.sqrt(na.sd**2 / a.n_seeds + nb.sd**2 / b.n_seeds)
-    df = min(na.df, nb.df)
-    diff = a.val_acc - b.val_acc
-    half = t_quantile(1 - ALPHA / 2, df) * se
-    return diff, (diff - half, diff + half), two_sided_p(diff / se, df)
+class _Comparer:
+    """``a`` minus ``b`` (``results.compare``): paired on the seeds both ran where they are
+    of one sweep and share two or more, else unpaired on the pooled SD; None when the
+    noise is unknown."""
+
+    def __init__(self, noise: dict[str, Noise], per_seed: dict[Config, dict[int, float]]):
+        self.noise = noise
+        self.per_seed = per_seed
+
+    def __call__(self, a: Standing, b: Standing) -> Gap | None:
+        na, nb = self.noise[a.study], self.noise[b.study]
+        if a.study == b.study:
+            diffs = shared_seed_diffs(self.per_seed[a.config], self.per_seed[b.config])
+            image = 1 / na.val_size if na.val_size else 0.0
+            if (gap := paired_gap(diffs, floor=image)) is not None:
+                return gap
+        if na.sd is None or nb.sd is None:
+            return None
+        se = math.sqrt(na.sd**2 / a.n_seeds + nb.sd**2 / b.n_seeds)
+        return unpaired_gap(a.val_acc - b.val_acc, se, min(na.df, nb.df))
 
 
 def _best(
     top: Standing,
     standings: list[Standing],
     stbp: Standing | None,
-    noise: dict[str, Noise],
+    compare: _Comparer,
     effect: StdpEffect | None,
 ) -> Best:
     peers = [
@@ -325,19 +373,26 @@ def _best(
             val_acc=s.val_acc,
             ci=s.ci,
             p=s.p_vs_best,
+            p_unadjusted=s.p_unadjusted,
+            paired=s.paired,
         )
         for s in standings[1:]
         if s.indistinguishable
     ]
     vs_stbp = None
     if stbp is not None and ratio_key(top.ratio) != ratio_key(PURE_STBP):
-        gap = _compare(top, stbp, noise)
+        gap = compare(top, stbp)
         if gap is not None:
-            diff, ci, p = gap
-            vs_stbp = VsSTBP(diff=diff, ci=ci, p=p, n_seeds=stbp.n_seeds, val_acc=stbp.val_acc)
-    verdict = _verdict(top, stbp, vs_stbp, standings, noise)
+            ranked = [s.p_vs_best for s in standings if s.config == stbp.config]
+            p = ranked[0] if ranked and ranked[0] is not None else gap.p
+            vs_stbp = VsSTBP(
+                diff=gap.diff, ci=gap.ci, p=p, p_unadjusted=gap.p, n_seeds=stbp.n_seeds,
+                val_acc=stbp.val_acc, paired=gap.paired, n_pairs=gap.n_pairs,
+            )
+    noise = compare.noise
+    verdict = _verdict(top, stbp, vs_stbp, standings, compare)
     return Best(
-        **top.model_dump(exclude={"p_vs_best"}),
+        **top.model_dump(exclude={"p_vs_best", "p_unadjusted", "paired"}),
         val_size=noise[top.study].val_size,
         sd=noise[top.study].sd,
         indistinguishable=peers,
@@ -347,15 +402,20 @@ def _best(
     )
 
 
+def _alone(p: float, unadjusted: float) -> str:
+    """`` (Holm; 0.03 alone)`` where Holm's correction raised the p, else nothing."""
+    return f" (Holm; {unadjusted:.2g} alone)" if p > unadjusted else ""
+
+
 def _verdict(
     top: Standing,
     stbp: Standing | None,
     vs: VsSTBP | None,
     standings: list[Standing],
-    noise: dict[str, Noise],
+    compare: _Comparer,
 ) -> str:
     """The answer to "does it beat plain STBP here?" in plain words."""
-    if noise[top.study].sd is None:
+    if compare.noise[top.study].sd is None:
         return (
             "how sure: unknown (no ratio ran two seeds and the validation-set size was not "
             "recorded)"
@@ -364,18 +424,21 @@ def _verdict(
         return f"pure STBP 0:1:0 has no full run in sweep {top.sweep}: no baseline to compare"
     if vs is None:
         return "pure STBP 0:1:0 ranks first: no ratio beat it"
+    over = (
+        f"paired over {vs.n_pairs} shared seeds" if vs.paired
+        else f"unpaired, over {top.n_seeds} and {vs.n_seeds} seeds"
+    )
     gap = (
         f"{100 * vs.diff:+.2f} points, 95% CI [{100 * vs.ci[0]:+.2f}, {100 * vs.ci[1]:+.2f}], "
-        f"p = {vs.p:.2g}, over {top.n_seeds} and {vs.n_seeds} seeds"
+        f"p = {vs.p:.2g}{_alone(vs.p, vs.p_unadjusted)}, {over}"
     )
     if vs.p < ALPHA:
         word = "beats" if vs.diff > 0 else "is below"
         return f"{top.ratio_int} {word} pure STBP 0:1:0 ({gap})"
-    beats = [
-        s
-        for s in standings
-        if s.study == stbp.study and (g := _compare(s, stbp, noise)) and g[0] > 0 and g[2] < ALPHA
-    ]
+    # Every config of the sweep against pure STBP, Holm-adjusted over that family too.
+    gaps = [g for s in standings if s.study == stbp.study and (g := compare(s, stbp))]
+    beats = [g for g, p in zip(gaps, holm([g.p for g in gaps]), strict=True)
+             if g.diff > 0 and p < ALPHA]
     if not beats:
         return (
             f"nothing is distinguishable from pure STBP 0:1:0 at 95%: the best ratio "

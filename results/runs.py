@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from .ratios import Shares, fractions, ratio_key
-from .schema import ENERGY
+from .schema import ENERGY, PROBE_KEYS
 
 # What makes runs one config: their sweep (study), ratio and searched params.
 Config = tuple[str, Shares, str]
@@ -24,7 +25,7 @@ Config = tuple[str, Shares, str]
 # (``analysis.best_ratio`` reads these and nothing else).
 RUN_ATTRS = (
     "full_run", "ratio", "seed", "test_acc", ENERGY, "val_size", "trial_id", "checkpoint",
-    "params", "overrides",
+    "params", "overrides", *PROBE_KEYS.values(),
 )
 
 
@@ -35,6 +36,8 @@ class Run:
     ``params`` are the searched ``TrainConfig`` values it ran with (spec ``search.params``),
     ``overrides`` what a confirmation variant changed (the frozen control's
     ``{"stdp_lr": 0}``): both part of which config it measured, beside the ratio.
+    ``probe``: the linear probe's validation accuracy per pooling (``schema.PROBE_POOLS``),
+    {} for a run that fitted none.
     """
 
     dataset: str
@@ -51,6 +54,7 @@ class Run:
     checkpoint: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    probe: dict[str, float] = field(default_factory=dict)
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -70,12 +74,21 @@ def mean(values: Iterable[float]) -> float:
     return values[0] if len(values) == 1 else statistics.mean(values)
 
 
-def seed_means(runs: Iterable[Run]) -> dict[int, float]:
-    """Validation accuracy per seed, runs sharing a seed averaged (so it counts once)."""
+def seed_means(
+    runs: Iterable[Run], value: Callable[[Run], float | None] = attrgetter("val_acc")
+) -> dict[int, float]:
+    """A run's ``value`` (validation accuracy unless told) per seed, runs sharing a seed
+    averaged (so it counts once); runs without the value (None) are left out."""
     by_seed: dict[int, list[float]] = defaultdict(list)
     for run in runs:
-        by_seed[run.seed].append(run.val_acc)
+        if (v := value(run)) is not None:
+            by_seed[run.seed].append(v)
     return {seed: mean(values) for seed, values in sorted(by_seed.items())}
+
+
+def probe_means(runs: Iterable[Run], pool: str) -> dict[int, float]:
+    """The linear probe's accuracy at ``pool`` per seed, over the runs that fitted one."""
+    return seed_means(runs, lambda run: run.probe.get(pool))
 
 
 def is_full_run(trial: Any) -> bool:
@@ -113,4 +126,8 @@ def run_of(trial: Any, dataset: str, sweep: str, study: str) -> Run | None:
         checkpoint=attrs.get("checkpoint"),
         params=dict(attrs.get("params") or {}),
         overrides=dict(attrs.get("overrides") or {}),
+        probe={
+            pool: float(attrs[key]) for pool, key in PROBE_KEYS.items()
+            if attrs.get(key) is not None
+        },
     )

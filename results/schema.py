@@ -44,6 +44,13 @@ CURVE_KEYS = (
     CURVE_STDP,
 )
 
+# The linear probe of the last block after training (``TrainConfig.probe``, ``biril.probe``):
+# validation accuracy of a logistic regression on its time-averaged spike rates, pooled
+# globally (``gap``, what the paper's head sees) or on a 4x4 grid (``pool4``). It measures
+# the features apart from how fast the head learned on them. Attribute per pooling:
+PROBE_POOLS = ("gap", "pool4")
+PROBE_KEYS = {pool: f"probe_{pool}" for pool in PROBE_POOLS}
+
 # Every trial's user attributes.
 TRIAL_ATTRS = {
     "dataset": "dataset name",
@@ -64,6 +71,9 @@ TRIAL_ATTRS = {
     "val_acc": "validation accuracy at its last epoch",
     "val_size": "number of validation images that accuracy was measured on",
     "test_acc": "test accuracy (full runs only)",
+    "probe_gap": "linear-probe validation accuracy on the last block's globally pooled "
+    "spike rates (full runs of a spec with train.probe: true only)",
+    "probe_pool4": "the same on its 4x4-pooled spike rates",
     "curve": f"per-epoch metrics: a list of {{{', '.join(CURVE_KEYS)}}}",
     "spike_rates": "mean firing rate per spiking layer, last epoch",
     "seconds": "training wall time, over restarts",

@@ -17,12 +17,16 @@ run already in the study under that identity is never run twice, so a top ratio 
 pure STBP needs no separate baseline, and a resumed sweep runs exactly what is missing.
 A confirmation run re-runs its source trial's Optuna parameters, the searched
 ``TrainConfig`` params (spec ``search.params``) among them.
+
+That is the fixed scheme (``confirm.scheme: fixed``). ``RacingConfirmation`` (``scheme:
+racing``) gives the same seeds out one a round instead, as the race of ``sweeps.racing``
+decides from the study.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -30,6 +34,7 @@ from results.ratios import PURE_STBP, Shares, fractions, has_stdp, ratio_key
 from results.runs import accuracy, is_full_run, params_key
 from results.schema import CONTROL_OVERRIDES, ROLE_CONFIRM, ROLE_CONTROL, ROLE_STBP_BASELINE
 
+from .racing import RaceState, race
 from .spec import SweepSpec
 
 Identity = tuple[Shares, str, int, str]
@@ -97,18 +102,28 @@ class Confirmation:
     seeds: tuple[int, ...]
     search_seed: int
     controls: bool = False
+    # Whether runs still running can lead to more (a race's next round): the searcher
+    # then waits rather than finishing.
+    in_rounds: ClassVar[bool] = False
 
     @classmethod
     def of(cls, spec: SweepSpec) -> Confirmation | None:
+        """The spec's stage: this fixed scheme, or the race (``sweeps.racing``)."""
         c = spec.search.confirm
         if c is None:
             return None
         base = spec.train.seed
-        return cls(c.top_k, tuple(base + i for i in range(1, c.seeds + 1)), base, c.controls)
+        seeds = tuple(base + i for i in range(1, c.seeds + 1))
+        if c.scheme == "racing":
+            return RacingConfirmation(c.top_k, seeds, base, c.controls, c.racing_budget)
+        return cls(c.top_k, seeds, base, c.controls)
 
-    def plan(self, search: list[FrozenTrial], pending: int = 0) -> list[ConfirmRun]:
+    def plan(
+        self, search: list[FrozenTrial], pending: int = 0, confirms: list[FrozenTrial] = ()
+    ) -> list[ConfirmRun]:
         """Every confirmation run that is certain now: the top ratios', their frozen
-        controls, then pure STBP's.
+        controls, then pure STBP's (``confirms``, the confirmation trials so far, only
+        matter to the race).
 
         With ``pending`` search trials still running, only the ratios ranked above
         ``top_k − pending`` are certain to stay in the top ``k`` (each running trial can
@@ -174,3 +189,68 @@ class Confirmation:
         if finished and not any(is_full_run(t) for t in same):
             seeds.insert(0, self.search_seed)
         return [ConfirmRun(ROLE_STBP_BASELINE, PURE_STBP, seed) for seed in seeds]
+
+
+@dataclass(frozen=True)
+class RacingConfirmation(Confirmation):
+    """The confirmation stage as a race (spec ``confirm.scheme: racing``): the top
+    ``top_k`` ratios, the extra ``seeds`` given out one a round, at most ``budget`` runs.
+
+    Pure STBP runs on the seeds the race has given out (and the search seed, as in the
+    fixed scheme), and with ``controls`` the winner's frozen twin runs on its seeds once
+    the race is over. The race starts when the search has ended.
+    """
+
+    budget: int = 0
+    in_rounds: ClassVar[bool] = True
+
+    def plan(
+        self, search: list[FrozenTrial], pending: int = 0, confirms: list[FrozenTrial] = ()
+    ) -> list[ConfirmRun]:
+        if pending:
+            return []
+        top = self._top(search, self.top_k)
+        source = {identity_of(t)[:2]: t for t in top}
+        scores: dict = {k: {} for k in source}
+        finished = set()
+        tops = {id(t) for t in top}
+        for t in [*top, *confirms]:
+            k = identity_of(t)[:2]
+            mine = id(t) in tops or t.user_attrs.get("role") == ROLE_CONFIRM
+            if k not in scores or not mine or t.user_attrs.get("overrides"):
+                continue
+            if is_full_run(t):
+                scores[k][int(t.user_attrs["seed"])] = accuracy(t)
+            if t.state.is_finished():
+                finished.add((k, int(t.user_attrs["seed"])))
+        sizes = [t.user_attrs.get("val_size") or 0 for t in search]
+        floor = 1 / max(sizes) if max(sizes, default=0) else 0.0
+        state = race(list(source), scores, list(self.seeds), self.budget, floor, finished)
+        runs = [
+            ConfirmRun(ROLE_CONFIRM, fractions(source[k].user_attrs["ratio"]), seed,
+                       source=source[k])
+            for k, seed in state.round_runs
+        ]
+        given = self.seeds[: state.rounds]
+        stbp = [r for r in self._stbp(search) if r.seed == self.search_seed or r.seed in given]
+        return runs + stbp + self._winner_controls(state, source, given)
+
+    def _winner_controls(self, state: RaceState, source: dict, given) -> list[ConfirmRun]:
+        """The winner's frozen twin on its seeds, once the race is over."""
+        if not self.controls or state.round_runs:
+            return []
+        winner = source[state.survivors[0]]
+        ratio = fractions(winner.user_attrs["ratio"])
+        if not has_stdp(ratio):
+            return []
+        return [
+            ConfirmRun(ROLE_CONTROL, ratio, seed, source=winner, overrides=dict(CONTROL_OVERRIDES))
+            for seed in (self.search_seed, *given)
+        ]
+
+    def missing(self, trials: list[FrozenTrial]) -> list[ConfirmRun]:
+        started = [t for t in trials if t.state != TrialState.WAITING]
+        search = [t for t in started if t.user_attrs.get("stage", "search") == "search"]
+        confirms = [t for t in started if t.user_attrs.get("stage") == "confirm"]
+        have = {identity_of(t) for t in confirms}
+        return [r for r in self.plan(search, 0, confirms) if r.identity not in have]

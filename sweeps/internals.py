@@ -13,8 +13,9 @@ Why these have no public replacement:
 - An Optuna trial another driver asked for (adopted on resume) is reopened by its storage
   id, which ``FrozenTrial`` and ``Trial`` keep private; ``Trial(study, trial_id)`` is how
   Optuna itself builds the trial ``Study.ask`` returns.
-- ``Tuner.restore`` takes no run config: the callbacks (this run's progress display) are
-  set on the restored tuner's run config, which only its internal tuner holds.
+- ``Tuner.restore`` takes no run config: the callbacks (this run's progress display) and the
+  stopper (its time budget) are set on the restored tuner's run config, which only its
+  internal tuner holds.
 - Tune's storage logger, silenced in trial actors, lives in ``ray.train._internal``.
 """
 
@@ -64,6 +65,8 @@ def is_finished(on: optuna.Study, trial: optuna.Trial) -> bool:
     return on._storage.get_trial(trial._trial_id).state.is_finished()
 
 
-def set_callbacks(tuner: Any, callbacks: list) -> None:
-    """Give a restored ``ray.tune.Tuner`` this run's callbacks."""
-    tuner._local_tuner.get_run_config().callbacks = callbacks
+def set_run_config(tuner: Any, *, callbacks: list, stop: Any) -> None:
+    """Give a restored ``ray.tune.Tuner`` this run's callbacks and stopper."""
+    config = tuner._local_tuner.get_run_config()
+    config.callbacks = callbacks
+    config.stop = stop

@@ -4,7 +4,7 @@ Everything that can be checked without Ray — the spec, the results root, the d
 URL, the cluster address, the data on disk — is checked first, so a mistake costs a
 second rather than a cluster start. Running the same command after an interruption
 resumes the sweep (``Tuner.restore``); ``fresh=True`` deletes the old study and Tune
-folder and starts over.
+folder and starts over; a finished sweep re-run with a larger budget grows (``sweeps.grow``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import optuna
 
 from results.database import display_url
 from results.errors import StoreError
-from results.schema import VAL_ACC
 from results.store import open_storage
 
+from . import budget
 from .confirm import Confirmation
+from .grow import changes, growth
 from .spec import SweepError, SweepSpec, load_spec, parse_spec
 from .store import SweepLocation, find_study, finished_trials, remove_experiment, resolve_store
 from .summary import SweepSummary, summarize
@@ -86,7 +87,7 @@ def prepare_study(store: SweepLocation, spec: SweepSpec, storage, fresh: bool) -
             f"{store.results_dir} holds a Tune experiment but {display_url(store.db_url)} has "
             f"no study {store.study_name} (another --db?): pass --fresh to start over"
         )
-    if existing.user_attrs.get("spec") != spec.to_store():
+    if changes(existing.user_attrs.get("spec"), spec):
         raise SweepError(
             f"the spec of sweep {store.study_name} changed since it started: pass --fresh to "
             "start over with the new spec, or --name for a new sweep"
@@ -144,8 +145,9 @@ def build_tuner(spec: SweepSpec, store: SweepLocation, storage, resume: bool, ca
     from ray.tune.schedulers import FIFOScheduler
 
     from . import internals
-    from .scheduler import ConfirmAwareASHA
-    from .searcher import RatioSearch
+    from .budget import BudgetStopper
+    from .scheduler import OrderedASHA
+    from .searcher import RatioSearch, stage_of
     from .space import warm_start_params
     from .trainable import train_trial, trial_dirname
 
@@ -157,15 +159,22 @@ def build_tuner(spec: SweepSpec, store: SweepLocation, storage, resume: bool, ca
         tuner = tune.Tuner.restore(
             store.results_dir, trainable, resume_errored=True, param_space=param_space(spec)
         )
-        # The run config comes back from the pickle; the progress display is this run's.
-        internals.set_callbacks(tuner, callbacks)
+        # The run config comes back from the pickle; the progress display is this run's,
+        # and so is its time budget.
+        internals.set_run_config(tuner, callbacks=callbacks, stop=BudgetStopper())
         return tuner
 
     warm, skipped = warm_start_params(spec)
     if skipped:
         left_out = ", ".join(skipped)
         print(f"warm start: left out {left_out} (outside the search space)", file=sys.stderr)
-    searcher = RatioSearch(spec, storage, store.results_dir, warm)
+    # A grown sweep's study holds its first search trials: the warm starts asked first.
+    before = find_study(storage, store.study_name)
+    searched = [
+        t for t in (before.get_trials(deepcopy=False) if before else [])
+        if t.state != optuna.trial.TrialState.WAITING and stage_of(t) == "search"
+    ]
+    searcher = RatioSearch(spec, storage, store.results_dir, warm[len(searched):])
     study = optuna.load_study(study_name=store.study_name, storage=storage)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -180,14 +189,12 @@ def build_tuner(spec: SweepSpec, store: SweepLocation, storage, resume: bool, ca
         study.set_user_attr(key, value)
 
     if spec.scheduler.type == "asha":
-        scheduler = ConfirmAwareASHA(
-            time_attr="epoch",
-            metric=VAL_ACC,
-            mode="max",
-            max_t=spec.train.epochs,
+        scheduler = OrderedASHA(
             grace_period=spec.scheduler.grace_period,
             reduction_factor=spec.scheduler.reduction_factor,
+            max_t=spec.train.epochs,
         )
+        scheduler.preload(searched)
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
@@ -207,6 +214,7 @@ def build_tuner(spec: SweepSpec, store: SweepLocation, storage, resume: bool, ca
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
             callbacks=callbacks,
+            stop=BudgetStopper(),
             verbose=0,
         ),
     )
@@ -257,7 +265,8 @@ def run_sweep(
         storage_obj = open_storage(store.store, create=True)
     except StoreError as e:
         raise SweepError(str(e)) from None
-    resume = prepare_study(store, spec, storage_obj, fresh)
+    grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
+    resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
 
     import ray
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -267,6 +276,7 @@ def run_sweep(
     table = ProgressTable(f"sweep {store.study_name}", spec.num_trials, spec.train.epochs)
     callbacks = [JsonLoggerCallback(), CSVLoggerCallback(), *([table] if progress else [])]
     started_ray = start_ray(address, log_to_driver=progress)
+    budget.start(spec.stop.seconds)
     try:
         with tune_env():
             build_tuner(spec, store, storage_obj, resume, callbacks).fit()
@@ -282,4 +292,6 @@ def run_sweep(
         expected_search=spec.search.num_trials,
         confirmation=Confirmation.of(spec),
         wall_seconds=time.perf_counter() - started,
+        grown=grown,
+        stopped_on_budget=budget.spent(),
     )

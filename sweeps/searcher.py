@@ -25,9 +25,9 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.utils.util import unflatten_dict
 
-from results.schema import CURVE_KEYS, ENERGY_KEYS, VAL_ACC
+from results.schema import CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS, VAL_ACC
 
-from . import internals
+from . import budget, internals
 from .confirm import Confirmation, identity_of
 from .samplers import make_sampler as sampler_named
 from .space import RatioSpace
@@ -121,6 +121,8 @@ class RatioSearch(OptunaSearch):
 
     def _next_trial(self) -> optuna.Trial | str | None:
         """The Optuna trial for the next Tune trial; None: wait; FINISHED: nothing left."""
+        if budget.spent():
+            return Searcher.FINISHED  # the time budget: no new trial (``sweeps.budget``)
         study = self.study
         trials = study.get_trials(deepcopy=False)
         owned = {t.number for t in internals.live_trials(self).values()}
@@ -138,7 +140,7 @@ class RatioSearch(OptunaSearch):
         if self._confirmation is None:
             return None if pending else Searcher.FINISHED
         confirms = [t for t in started if stage_of(t) == "confirm"]
-        for run in self._confirmation.plan(search, pending):
+        for run in self._confirmation.plan(search, pending, confirms):
             done = [t for t in confirms if identity_of(t) == run.identity]
             if not done:
                 study.enqueue_trial(run.params, user_attrs=run.user_attrs())
@@ -146,8 +148,11 @@ class RatioSearch(OptunaSearch):
             for t in done:
                 if t.state == TrialState.RUNNING and t.number not in owned:
                     return internals.reopen(study, t)
-        # The rest of the confirmation stage depends on the search results still running.
-        return None if pending else Searcher.FINISHED
+        # The rest of the confirmation stage depends on the search results still running,
+        # or (a race) on the round still running.
+        racing = self._confirmation.in_rounds
+        running = racing and any(t.state == TrialState.RUNNING for t in confirms)
+        return None if pending or running else Searcher.FINISHED
 
     # ---------------------------------------------------------------- results
     def _is_finished(self, ot_trial: optuna.Trial) -> bool:
@@ -206,4 +211,5 @@ class RatioSearch(OptunaSearch):
                 attrs[key] = result[key]
         if full_run:
             attrs["test_acc"] = result["test_acc"]
+            attrs.update({key: result[key] for key in PROBE_KEYS.values() if key in result})
         return attrs

@@ -181,4 +181,5 @@ class RatioSpace:
         }
         for key, value in identity.items():
             trial.set_user_attr(key, value)
-        return {**identity, "ratio_parts": parts}
+        # ``number`` orders the trials for the rung decisions (``sweeps.rungs``).
+        return {**identity, "ratio_parts": parts, "number": trial.number}

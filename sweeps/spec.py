@@ -79,6 +79,21 @@ class Confirm(_Model):
     # conv weights untouched in STDP iterations) on all its seeds, so the summary can say
     # what STDP adds there (``stdp_effect``). A ratio with no STDP share has no twin.
     controls: bool = False
+    # fixed: every top ratio gets every extra seed. racing (``sweeps.racing``): the top_k
+    # ratios get the seeds one a round, a ratio leaving once a paired test puts it below
+    # the leader, at most ``budget`` runs (default top_k × seeds: never more than fixed).
+    scheme: Literal["fixed", "racing"] = "fixed"
+    budget: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _budget_races(self) -> Confirm:
+        if self.budget is not None and self.scheme != "racing":
+            raise ValueError("budget caps a race: set scheme: racing, or leave budget out")
+        return self
+
+    @property
+    def racing_budget(self) -> int:
+        return self.budget or self.top_k * self.seeds
 
 
 class Param(_Model):
@@ -182,6 +197,40 @@ class Resources(_Model):
         return v
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str | float) -> float:
+    """``90``, ``"90s"``, ``"30m"``, ``"2h"``, ``"1.5d"`` in seconds (ValueError otherwise)."""
+    match = _DURATION.match(str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(
+            f"{text!r}: give a positive duration such as 90s, 30m, 2h or 1.5d (seconds if "
+            "no unit)"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+class Stop(_Model):
+    """When a sweep ends before its trials run out (``sweeps.budget``): ``time_budget``
+    of wall time for this run, after which running trials stop at their next epoch's
+    checkpoint and no new trial starts."""
+
+    time_budget: str | float | None = None
+
+    @field_validator("time_budget")
+    @classmethod
+    def _duration(cls, v: str | float | None) -> str | float | None:
+        if v is not None:
+            duration_seconds(v)
+        return v
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.time_budget is None else duration_seconds(self.time_budget)
+
+
 class Failure(_Model):
     max_failures: int = Field(1, ge=-1, description="retries per trial; -1: unlimited")
 
@@ -208,6 +257,7 @@ class SweepSpec(_Model):
     resources: Resources = Resources()
     failure: Failure = Failure()
     checkpoint: Checkpoints = Checkpoints()
+    stop: Stop = Stop()
 
     @field_validator("name")
     @classmethod

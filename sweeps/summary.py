@@ -25,6 +25,7 @@ from results.ratios import PURE_STBP, ratio_key
 from results.runs import Run, run_of
 
 from .confirm import Confirmation
+from .grow import Growth
 
 # The budget the summary compares pure STBP against, as a share of its energy.
 BUDGET_SHARE = 0.8
@@ -60,6 +61,11 @@ class SweepSummary(BaseModel):
     n_failed: int
     complete: bool
     wall_seconds: float
+    # A finished sweep re-run with a larger budget: what grew, and the trials it added.
+    grown: str | None = None
+    n_added: int = 0
+    # The spec's stop.time_budget ran out before the sweep did (resume to go on).
+    stopped_on_budget: bool = False
     # objective: accuracy_energy only (None otherwise). The full runs on the Pareto front,
     # cheapest first; pure STBP (mean of its full runs); the best ratio (the one rule)
     # under BUDGET_SHARE of pure STBP's energy.
@@ -69,12 +75,20 @@ class SweepSummary(BaseModel):
 
     def render(self) -> str:
         """The human-readable end summary."""
-        status = "finished" if self.complete else "INTERRUPTED (run the same command to resume)"
+        status = (
+            "finished" if self.complete
+            else "STOPPED ON BUDGET (stop.time_budget; run the same command to go on)"
+            if self.stopped_on_budget
+            else "INTERRUPTED (run the same command to resume)"
+        )
         lines = [
             f"sweep {self.study} {status} in {self.wall_seconds / 60:.1f} min: "
             f"{self.n_trials} trials ({self.n_completed} full, {self.n_stopped} stopped early, "
             f"{self.n_failed} failed)",
         ]
+        if self.grown:
+            lines.append(f"grown        {self.n_added} new trials ({self.grown}); the "
+                         f"{self.n_trials - self.n_added} before them kept as they were")
         if self.best is None:
             lines.append("best ratio   none: no trial ran to the end")
         else:
@@ -158,11 +172,13 @@ def summarize(
     expected_search: int,
     confirmation: Confirmation | None = None,
     wall_seconds: float,
+    grown: Growth | None = None,
+    stopped_on_budget: bool = False,
 ) -> SweepSummary:
     """Count and rank the study's trials (waiting, never-started ones are not trials yet).
 
     ``confirmation`` is the spec's confirmation stage, to tell a finished sweep from an
-    interrupted one.
+    interrupted one; ``grown`` what a larger budget added to a finished sweep.
     """
     dataset, sweep = _identity(study)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
@@ -194,6 +210,10 @@ def summarize(
         n_failed=len(failed),
         complete=not running and len(searched) >= expected_search and not missing,
         wall_seconds=wall_seconds,
+        grown=grown.describe() if grown else None,
+        n_added=len(trials) - grown.trials_before if grown else 0,
+        stopped_on_budget=stopped_on_budget and bool(running or missing
+                                                     or len(searched) < expected_search),
         pareto_front=front,
         stbp_baseline=stbp,
         best_under_budget=under_budget,

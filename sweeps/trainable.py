@@ -3,7 +3,8 @@
 It pins itself to what Ray gave it (CPU threads, the assigned GPU or GPU fraction),
 reports after every epoch with a checkpoint, and resumes from the last checkpoint when
 Tune restarts it (after a failure, or when an interrupted sweep is resumed). The final
-epoch is reported once the test accuracy is known, so the last result carries it.
+epoch is reported once the test accuracy is known, so the last result carries it, and the
+linear probe's accuracies where the spec asks for one (``train.probe``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from ray import tune
 
 from biril import EpochMetrics, TrainConfig, train
-from results.schema import CURVE_KEYS
+from results.schema import CURVE_KEYS, PROBE_KEYS
 
 from .internals import TUNE_STORAGE_LOGGER
 
@@ -152,6 +153,7 @@ def train_trial(config: dict[str, Any]) -> None:
                 state["last"] = metrics
 
         result = train(train_config, callback=on_epoch)
-        report({**state["last"], "test_acc": result.test_acc})
+        probe = {PROBE_KEYS[pool]: acc for pool, acc in result.probe.items()}
+        report({**state["last"], "test_acc": result.test_acc, **probe})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

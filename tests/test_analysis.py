@@ -49,6 +49,8 @@ class Run:
     overrides: dict | None = None
     # Per-layer STDP diagnostics of each epoch of its curve.
     stdp: list[dict] | None = None
+    # The linear probe's accuracy per pooling ({"gap": ..., "pool4": ...}).
+    probe: dict | None = None
 
 
 def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str = "/r") -> None:
@@ -84,6 +86,7 @@ def write_sweep(url: str, dataset: str, sweep: str, runs: list[Run], root: str =
         for key in ("role", "params", "overrides"):
             if getattr(run, key) is not None:
                 attrs[key] = getattr(run, key)
+        attrs.update({f"probe_{pool}": acc for pool, acc in (run.probe or {}).items()})
         searched = run.params or {}
         study.add_trial(optuna.trial.create_trial(
             params={**{name: math.exp(-f) for name, f in zip(U_PARAMS, fracs, strict=True)},
@@ -385,12 +388,18 @@ def test_best_command_json(stats_store):
     assert data["study"] == "digits/grid"
     assert data["ci"] == pytest.approx(list(pooled_interval(A_VALS)))
     assert data["val_size"] is None  # this store predates recording it
-    # Gaps to A, t-tests on the pooled SD (3 df): E (2 seeds) and B (1 seed) are too close.
-    for peer, values in zip(data["indistinguishable"], [E_SEEDS, [0.91]], strict=True):
-        se = POOLED_SD * math.sqrt(1 / 3 + 1 / len(values))
-        p = 2 * stats.t.sf((np.mean(A_VALS) - np.mean(values)) / se, df=3)
-        assert peer["p"] == pytest.approx(p)
-    assert [p["ratio_int"] for p in data["indistinguishable"]] == ["1:4:1", "1:6:2"]
+    # Gaps to A: E shares seeds 0 and 1 with it, so the paired t-test there; B shares one
+    # seed only, so the t-test on the pooled SD (3 df). Both too close, Holm over the two.
+    paired = stats.ttest_rel(A_VALS[:2], E_SEEDS).pvalue
+    se = POOLED_SD * math.sqrt(1 / 3 + 1)
+    unpaired = 2 * stats.t.sf((np.mean(A_VALS) - 0.91) / se, df=3)
+    low, high = sorted([paired, unpaired])
+    holm = {low: 2 * low, high: max(2 * low, high)}
+    peers = data["indistinguishable"]
+    assert [(p["ratio_int"], p["paired"]) for p in peers] == [("1:4:1", True), ("1:6:2", False)]
+    for peer, raw in zip(peers, [paired, unpaired], strict=True):
+        assert peer["p_unadjusted"] == pytest.approx(raw)
+        assert peer["p"] == pytest.approx(holm[raw])
     assert data["vs_stbp"] is None
     assert data["verdict"] == (
         "pure STBP 0:1:0 has no full run in sweep grid: no baseline to compare"
@@ -420,7 +429,7 @@ def test_report_command_writes_a_self_contained_page(stats_store, tmp_path):
     assert "<td>paper 2:6:1</td><td>2:6:1</td><td>failed</td>" in page  # D only failed
     assert "<td>paper 1:8:3</td><td>1:8:3</td><td>stopped early: 0.9700 at epoch 2</td>" in page
     low, high = pooled_interval(A_VALS)
-    expected = f"{np.mean(A_VALS):.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}]"
+    expected = f"{np.mean(A_VALS):.4f} [{low:.4f}, {high:.4f}]"
     assert f"<td>1:8:3</td><td>0.083, 0.667, 0.250</td><td>grid</td><td>3</td><td>{expected}" \
         in page
     bad = CliRunner().invoke(cli, ["report", "--storage", str(tmp_path / "nope")])

@@ -67,7 +67,7 @@ def headline_of(best) -> str:
     peers = ", ".join(f"{p.ratio_int} (p {p.p:.2f})" for p in best.indistinguishable)
     return (
         f"<b>Best ratio {best.ratio_int}</b> ({', '.join(f'{x:.3f}' for x in best.ratio)}): "
-        f"val acc {best.val_acc:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}] over "
+        f"val acc {best.val_acc:.4f} [{low:.4f}, {high:.4f}] over "
         f"{best.n_seeds} seeds on {best.val_size} validation images, "
         f"test acc {best.test_acc:.4f}, sweep {best.sweep}.<br>"
         f"Cannot be told apart from it (95%): {html.escape(peers or 'none')}.<br>"

@@ -1,75 +1,68 @@
-"""k-winners-take-all across channels, against a plain loop over positions."""
+"""Winner-take-all on the drive, against a plain loop over positions."""
 
 import itertools
-import math
 
 import pytest
 import torch
 
-from biril.competition import winners_only
+from biril.competition import winners_by_drive
 
 
-def tiebreak(flat_index):
-    """The documented fixed tie-break: Knuth's multiplicative hash of the flat index."""
-    return (flat_index * 2654435761 % 2**32) / 2**32
-
-
-def naive_winners(post, fraction):
-    """Position by position: rank channels by spike count, then by their trains read from
-    the first step on (an earlier spike beats a later one), then by the fixed hash of
-    their index in the channels-last [B, ..., C] layout; exactly k firing channels learn."""
+def naive_winners(post, drive, weight, k):
+    """Position by position: the k channels of largest cosine-ranked drive keep their spikes."""
     T, B, C = post.shape[:3]
-    k = math.ceil(fraction * C)
-    spatial = list(itertools.product(*[range(n) for n in post.shape[3:]]))
+    mean = drive.mean(0) if drive.dim() == post.dim() else drive
+    norms = [float(weight[c].norm()) for c in range(C)]
     out = torch.zeros_like(post)
     for b in range(B):
-        for p, pos in enumerate(spatial):
-            trains = post[(slice(None), b, slice(None), *pos)]  # [T, C]
-            keys = []
-            for c in range(C):
-                train = tuple(int(v) for v in trains[:, c])
-                flat = (b * len(spatial) + p) * C + c
-                keys.append((sum(train), train, tiebreak(flat), c))
-            for key in sorted(keys, reverse=True)[:k]:
-                if key[0] > 0:
-                    c = key[3]
-                    out[(slice(None), b, c, *pos)] = trains[:, c]
+        for pos in itertools.product(*[range(n) for n in post.shape[3:]]):
+            scores = [float(mean[(b, c, *pos)]) / norms[c] for c in range(C)]
+            for c in sorted(range(C), key=lambda c: -scores[c])[:k]:
+                out[(slice(None), b, c, *pos)] = post[(slice(None), b, c, *pos)]
     return out
 
 
-def spikes(*shape, p, seed):
-    return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < p).float()
+def rand(*shape, seed):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5])
+@pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(4, 3, 8, 3, 3), (6, 2, 10, 2, 4), (4, 5, 12)])
-def test_winners_match_the_plain_ranking(shape, fraction):
-    post = spikes(*shape, p=0.4, seed=len(shape))
-    torch.testing.assert_close(winners_only(post, fraction), naive_winners(post, fraction))
+def test_winners_match_the_plain_ranking(shape, k):
+    post = (rand(*shape, seed=0) > 0).float()
+    drive = rand(*shape, seed=1)
+    weight = rand(shape[2], 3, 3, 3, seed=2) * torch.linspace(0.5, 2, shape[2]).view(-1, 1, 1, 1)
+    torch.testing.assert_close(
+        winners_by_drive(post, drive, weight, k), naive_winners(post, drive, weight, k)
+    )
 
 
-def test_more_spikes_beat_an_earlier_single_spike_and_silence_never_wins():
-    # One position, three channels: 2 late spikes, 1 early spike, silent. k = 1.
-    post = torch.zeros(4, 1, 3)
-    post[2:, 0, 0] = 1
-    post[0, 0, 1] = 1
-    kept = winners_only(post, 1 / 3)
-    assert torch.equal(kept[:, 0, 0], post[:, 0, 0]) and kept[:, 0, 1:].sum() == 0
-    # With two winners the early single spike comes in; the silent one still does not.
-    kept = winners_only(post, 2 / 3 + 0.01)
-    assert torch.equal(kept[:, 0, :2], post[:, 0, :2]) and kept[:, 0, 2].sum() == 0
+def test_a_constant_drive_without_time_axis_ranks_the_same_as_its_repetition():
+    post = (rand(4, 2, 6, 3, 3, seed=3) > 0).float()
+    drive = rand(2, 6, 3, 3, seed=4)
+    weight = rand(6, 2, 3, 3, seed=5)
+    repeated = drive.unsqueeze(0).expand(4, *drive.shape)
+    torch.testing.assert_close(
+        winners_by_drive(post, drive, weight, 1), winners_by_drive(post, repeated, weight, 1)
+    )
 
 
-def test_exactly_k_learn_when_every_channel_fires_alike():
-    # A dense layer: all 20 channels fire at every step, so all tie; 0.1 -> 2 learn.
-    post = torch.ones(4, 3, 20, 5, 5)
-    kept = winners_only(post, 0.1)
-    assert torch.equal(kept.sum(dim=(0, 2)), torch.full((3, 5, 5), 8.0))  # 2 ch x 4 steps
-    # ... and not the same two everywhere: the tie-break differs between positions.
-    chosen = kept[0].argmax(dim=1)
-    assert chosen.unique().numel() > 2
+def test_the_ranking_is_by_cosine_not_by_raw_drive():
+    """A filter with twice the norm drives twice as hard on the same patch; it must not win
+    for that alone."""
+    post = torch.ones(2, 1, 2, 1, 1)
+    weight = torch.tensor([[1.0, 0.0], [2.0, 2.0]])  # unit-norm-ish vs. a long diagonal one
+    patch = torch.tensor([1.0, 0.1])  # closer in angle to the first filter
+    drive = (weight @ patch).view(1, 2, 1, 1)
+    kept = winners_by_drive(post, drive, weight, 1)
+    assert kept[:, 0, 0].sum() == 2 and kept[:, 0, 1].sum() == 0
 
 
-def test_everyone_learns_at_fraction_one():
-    post = spikes(4, 2, 5, 3, 3, p=0.3, seed=1)
-    assert winners_only(post, 1.0) is post
+def test_a_silent_winner_learns_nothing_and_k_at_channels_keeps_all():
+    post = torch.zeros(3, 1, 4, 2, 2)
+    post[:, :, 1] = 1  # only channel 1 fires; channel 0 has the strongest drive
+    drive = torch.zeros(3, 1, 4, 2, 2)
+    drive[:, :, 0] = 5
+    weight = torch.ones(4, 1, 1, 1)
+    assert winners_by_drive(post, drive, weight, 1).sum() == 0
+    assert winners_by_drive(post, drive, weight, 4) is post

@@ -79,15 +79,17 @@ def test_reopen_and_is_finished_follow_the_storage(tmp_path):
     assert internals.is_finished(study, again)
 
 
-def test_set_callbacks_replaces_the_run_configs_callbacks():
+def test_set_run_config_replaces_the_callbacks_and_the_stopper():
     class Mark(tune.Callback):
         pass
 
     old, new = Mark(), Mark()
+    stop = {"epoch": 3}
     tuner = tune.Tuner(lambda config: None, run_config=tune.RunConfig(callbacks=[old]))
-    internals.set_callbacks(tuner, [new])
+    internals.set_run_config(tuner, callbacks=[new], stop=stop)
     # What ``fit`` hands the experiment (TunerInternal._get_tune_run_arguments) reads this.
     assert tuner._local_tuner._run_config.callbacks == [new]
+    assert tuner._local_tuner._run_config.stop is stop
 
 
 def test_the_tune_storage_logger_is_a_ray_module():

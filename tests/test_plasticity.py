@@ -185,12 +185,12 @@ def test_a_pass_whose_layers_share_spike_tensors_gives_each_layer_its_pair_sum(d
     x = channels_last_steps(spikes(T, B, 4, hw, hw, seed=4))
     h = channels_last_steps(spikes(T, B, 6, hw // 2, hw // 2, seed=5))
     out = channels_last_steps(spikes(T, B, 6, hw // 2, hw // 2, seed=6))
-    records = [
-        (stem, analog, x), (conv1, x, h), (conv2, h, out), (shortcut, x, out),
-        (part, x[:, :, :2], out),
+    records = [  # (layer, pre, post, drive); no competition, so no drive is read
+        (stem, analog, x, None), (conv1, x, h, None), (conv2, h, out, None),
+        (shortcut, x, out, None), (part, x[:, :, :2], out, None),
     ]
     deltas = stdp_deltas(records, STDPParams(), dtype)
-    for (layer, pre, post), fast in zip(records, deltas, strict=True):
+    for (layer, pre, post, _), fast in zip(records, deltas, strict=True):
         k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
         ref = naive_conv(pre.contiguous(), post.contiguous(), k, s, p, 2.0, 2.0, 1.0, 1.0)
         if dtype == torch.float32:

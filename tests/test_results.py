@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from results import layout
+from results.compare import holm
 from results.ranking import rank
 from results.ratios import Ratio, RatioError, closest_int_ratio, ratio_key
 from results.runs import Run
@@ -25,14 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 STBP, R183, R162, R001 = (0, 1, 0), (1, 8, 3), (1, 6, 2), (0, 0, 1)
 
 
-def runs(ratio, values, study="digits/s", val_size=None, energy=None) -> list[Run]:
-    """One full run per seed 0, 1, ... of ``ratio`` with these validation accuracies."""
+def runs(ratio, values, study="digits/s", val_size=None, energy=None, first_seed=0) -> list[Run]:
+    """One full run per seed ``first_seed``, +1, ... of ``ratio`` with these accuracies
+    (ratios on the same seeds are compared paired; on other seeds, unpaired)."""
     total = sum(ratio)
     shares = tuple(x / total for x in ratio)
     return [
         Run(dataset="digits", sweep=study.split("/")[1], study=study, ratio=shares, seed=seed,
             val_acc=v, val_size=val_size, energy_pj_per_sample=energy, trial_number=seed)
-        for seed, v in enumerate(values)
+        for seed, v in enumerate(values, start=first_seed)
     ]
 
 
@@ -138,12 +140,14 @@ def test_a_lucky_run_far_enough_ahead_does_win():
 
 
 def test_two_ratios_that_cannot_be_told_apart_match_scipys_t_test():
-    # Only two ratios and no validation size: the pooled SD is the two-sample t-test's.
+    # Only two ratios, on different seeds, and no validation size: the pooled SD is the
+    # two-sample t-test's.
     a, b = [0.950, 0.962, 0.971], [0.955, 0.958, 0.966]
-    ranking = rank(runs(R183, a) + runs(R162, b))
+    ranking = rank(runs(R183, a) + runs(R162, b, first_seed=10))
     best, other = ranking.standings
     assert (best.ratio_int, other.ratio_int) == ("1:8:3", "1:6:2")  # higher lower bound
     assert other.p_vs_best == pytest.approx(stats.ttest_ind(a, b).pvalue)
+    assert other.paired is False and ranking.best.indistinguishable[0].paired is False
     assert [p.ratio_int for p in ranking.best.indistinguishable] == ["1:6:2"]
     pooled = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
     ci = stats.t.interval(0.95, df=4, loc=np.mean(a), scale=pooled / math.sqrt(3))
@@ -152,10 +156,11 @@ def test_two_ratios_that_cannot_be_told_apart_match_scipys_t_test():
 
 def test_a_clearly_worse_ratio_is_not_listed_and_a_clear_win_over_stbp_is_said():
     a, b = [0.95, 0.96, 0.97], [0.955, 0.965, 0.975]
+    # Each ratio on seeds of its own: every comparison is the unpaired one.
     ranking = rank(
-        runs(R183, a, val_size=10_000) + runs(R162, b, val_size=10_000)
-        + runs(R001, [0.90, 0.91, 0.92], val_size=10_000)
-        + runs(STBP, [0.92, 0.93, 0.94], val_size=10_000)
+        runs(R183, a, val_size=10_000) + runs(R162, b, val_size=10_000, first_seed=10)
+        + runs(R001, [0.90, 0.91, 0.92], val_size=10_000, first_seed=20)
+        + runs(STBP, [0.92, 0.93, 0.94], val_size=10_000, first_seed=30)
     )
     best = ranking.best
     assert best.ratio_int == "1:6:2"
@@ -166,8 +171,83 @@ def test_a_clearly_worse_ratio_is_not_listed_and_a_clear_win_over_stbp_is_said()
     assert best.sd == pytest.approx(0.01)
     assert best.vs_stbp.diff == pytest.approx(diff)
     assert best.vs_stbp.ci == pytest.approx((diff - t * se, diff + t * se))
-    assert best.vs_stbp.p == pytest.approx(2 * stats.t.sf(diff / se, df=8))
+    raw = 2 * stats.t.sf(diff / se, df=8)
+    assert best.vs_stbp.p_unadjusted == pytest.approx(raw)
+    # Holm over the three comparisons with the best: 0:0:1's p is smaller, so STBP's is
+    # the second smallest, times two.
+    assert best.vs_stbp.p == pytest.approx(2 * raw)
+    assert not best.vs_stbp.paired and best.vs_stbp.n_pairs is None
     assert best.verdict.startswith("1:6:2 beats pure STBP 0:1:0 (+3.50 points")
+    assert "unpaired, over 3 and 3 seeds" in best.verdict
+
+
+def test_configs_on_shared_seeds_are_compared_paired_with_holm_across_the_peers():
+    # Four seeds each, the same four: the confirmation stage's design. The seed-to-seed
+    # spread (0.96 .. 0.99) is far larger than the gaps, but it is shared, so it cancels.
+    best_vals = [0.970, 0.980, 0.990, 0.975]
+    stbp_vals = [0.960, 0.965, 0.970, 0.970]
+    peer_vals = {R183: [0.962, 0.978, 0.985, 0.972], R001: [0.962, 0.975, 0.980, 0.970]}
+    ranking = rank(
+        runs(R162, best_vals, val_size=1000) + runs(STBP, stbp_vals, val_size=1000)
+        + sum((runs(r, v, val_size=1000) for r, v in peer_vals.items()), [])
+    )
+    best = ranking.best
+    assert best.ratio_int == "1:6:2"
+    # By hand: differences .010 .015 .020 .005, mean .0125, squares about the mean
+    # 2 × .0025² + 2 × .0075² = 1.25e-4 over 3 df, t(.975, 3) = 3.182446.
+    sd = math.sqrt(1.25e-4 / 3)
+    half = 3.182446 * sd / 2
+    vs = best.vs_stbp
+    assert vs.paired and vs.n_pairs == 4 and vs.diff == pytest.approx(0.0125)
+    assert vs.ci == pytest.approx((0.0125 - half, 0.0125 + half), abs=1e-6)
+    # ... and SciPy's paired t-test, its p and its interval.
+    ref = stats.ttest_rel(best_vals, stbp_vals)
+    assert vs.p_unadjusted == pytest.approx(ref.pvalue)
+    assert vs.ci == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    assert "paired over 4 shared seeds" in best.verdict
+    # Every other config against the best: SciPy's paired p-values, Holm-adjusted by hand
+    # (smallest × 3, next × 2, largest × 1, kept non-decreasing).
+    raw = {
+        "0:1:0": stats.ttest_rel(best_vals, stbp_vals).pvalue,
+        "1:8:3": stats.ttest_rel(best_vals, peer_vals[R183]).pvalue,
+        "0:0:1": stats.ttest_rel(best_vals, peer_vals[R001]).pvalue,
+    }
+    order = sorted(raw, key=raw.get)
+    adjusted, running = {}, 0.0
+    for i, name in enumerate(order):
+        running = max(running, min(1.0, (3 - i) * raw[name]))
+        adjusted[name] = running
+    others = {s.ratio_int: s for s in ranking.standings[1:]}
+    for name, s in others.items():
+        assert s.paired and s.p_unadjusted == pytest.approx(raw[name])
+        assert s.p_vs_best == pytest.approx(adjusted[name])
+    assert [p.ratio_int for p in best.indistinguishable] == [
+        n for n in others if adjusted[n] >= 0.05
+    ]
+    assert raw["1:8:3"] < 0.05 <= adjusted["1:8:3"]  # a tie only once corrected
+    assert [p.ratio_int for p in best.indistinguishable] == ["1:8:3", "0:1:0"]
+    # Pure STBP is one of the family: vs_stbp carries its adjusted p, so the verdict agrees.
+    assert vs.p == pytest.approx(adjusted["0:1:0"]) and vs.p >= 0.05
+    assert best.verdict.startswith("nothing is distinguishable from pure STBP")
+    assert f"p = {vs.p:.2g} (Holm; {vs.p_unadjusted:.2g} alone)" in best.verdict
+
+
+def test_holm_matches_a_textbook_case():
+    # m = 4: .005 × 4 = .02, .01 × 3 = .03, .03 × 2 = .06, .04 × 1 = .04 -> raised to .06.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.6, 0.9]) == pytest.approx([1.0, 1.0]) and holm([]) == []
+
+
+def test_accuracy_intervals_stay_inside_zero_and_one():
+    # The issue's case: 0.9861 ± 0.0328 reached 1.0189. Cut at 1, the lower end unchanged.
+    ranking = rank(runs(R183, [1.0, 0.972, 0.986], val_size=144)
+                   + runs(STBP, [0.9, 0.93], val_size=144))
+    best = ranking.best
+    sd = best.sd
+    half = stats.t.ppf(0.975, df=3) * sd / math.sqrt(3)
+    assert best.val_acc + half > 1.0
+    assert best.ci == pytest.approx((best.val_acc - half, 1.0))
+    assert all(0.0 <= s.ci[0] <= s.ci[1] <= 1.0 for s in ranking.standings)
 
 
 def test_seeds_that_agree_exactly_still_leave_the_validation_sets_error():

@@ -90,7 +90,9 @@ def test_stdp_effect_is_the_paired_t_interval_in_every_answer(store, tmp_path):
     assert effect.n == 3  # seed 3 has no STDP run to pair with
     assert effect.diff == pytest.approx(diff) and effect.ci == pytest.approx((low, high))
     assert summary.best == api
-    assert cli["stdp_effect"] == {"diff": effect.diff, "ci": list(effect.ci), "n": 3}
+    # No run fitted a linear probe: no probe effect.
+    assert cli["stdp_effect"] == {"diff": effect.diff, "ci": list(effect.ci), "n": 3, "probe": {}}
+    assert cli["probe"] == {}
     text = summary.render()
     assert f"stdp effect  {100 * diff:+.2f} points, 95% CI [{100 * low:+.2f}, " in text
     assert (f"STDP against its frozen control at 1:4:1: {100 * diff:+.2f} points, 95% CI "

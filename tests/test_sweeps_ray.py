@@ -289,3 +289,54 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
     assert json.loads(out.output)["stdp_effect"] == (
         best.stdp_effect and best.stdp_effect.model_dump(mode="json")
     )
+
+
+def test_a_finished_sweep_grows_by_its_new_trials_alone(ray_cluster, tmp_path):
+    data = spec("grow", ["1:8:3", "0:1:0"])
+    run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    first = {
+        t.number: (t.user_attrs["trial_id"], t.values, t.datetime_complete)
+        for t in trials(tmp_path, "digits/grow")
+    }
+    assert sorted(first) == [0, 1]
+
+    data["search"]["num_trials"] = 4
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    ts = trials(tmp_path, "digits/grow")
+    after = {t.number: (t.user_attrs["trial_id"], t.values, t.datetime_complete) for t in ts}
+    assert {n: after[n] for n in first} == first  # the first two untouched
+    assert sorted(after) == [0, 1, 2, 3] and all(t.state == TrialState.COMPLETE for t in ts)
+    assert all(t.user_attrs["stage"] == "search" for t in ts)
+    assert (summary.n_added, summary.n_trials, summary.complete) == (2, 4, True)
+    assert summary.grown == "search.num_trials 2 → 4"
+    assert "grown        2 new trials (search.num_trials 2 → 4)" in summary.render()
+
+
+def test_a_spent_time_budget_ends_the_sweep_at_an_epoch_boundary(ray_cluster, tmp_path):
+    # One second: spent before the first trial's first epoch ends. That trial stops at its
+    # report, checkpointed; no other trial starts.
+    data = spec("budget", ["1:8:3", "0:1:0", "1:6:2"], train={"epochs": 3},
+                resources={"max_concurrent": 1}, stop={"time_budget": "1s"})
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    ts = trials(tmp_path, "digits/budget")
+    assert len(ts) == 1 and ts[0].state == TrialState.COMPLETE
+    assert ts[0].user_attrs["epochs_completed"] == 1 and not ts[0].user_attrs["full_run"]
+    assert Path(ts[0].user_attrs["checkpoint"]).is_dir()
+    assert summary.stopped_on_budget and not summary.complete
+    assert "STOPPED ON BUDGET" in summary.render()
+
+
+def test_a_racing_confirmation_runs_round_by_round_to_a_complete_sweep(ray_cluster, tmp_path):
+    data = spec("race", ["1:8:3", "1:6:2", "0:0:1"], resources={"max_concurrent": 2})
+    data["search"]["confirm"] = {"top_k": 2, "seeds": 2, "scheme": "racing"}
+    summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
+    assert summary.complete
+    ts = trials(tmp_path, "digits/race")
+    confirms = [t for t in ts if t.user_attrs.get("role") == "confirm"]
+    # Round 1 gives seed 1 to both top ratios; round 2 seed 2 to those still in the race.
+    seeds = sorted(t.user_attrs["seed"] for t in confirms)
+    assert seeds[:2] == [1, 1] and set(seeds) <= {1, 2} and len(confirms) <= 4
+    first_round_end = max(t.datetime_complete for t in confirms if t.user_attrs["seed"] == 1)
+    assert all(t.datetime_start >= first_round_end for t in confirms if t.user_attrs["seed"] == 2)
+    stbp = sorted(t.user_attrs["seed"] for t in ts if t.user_attrs.get("role") == "stbp_baseline")
+    assert stbp == sorted({0, *seeds})

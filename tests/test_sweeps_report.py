@@ -111,18 +111,28 @@ def test_summary_prefers_a_confirmed_ratio_to_a_single_lucky_run():
     best = s.best
     assert (best.ratio_int, best.n_seeds, best.seeds, best.val_size) == ("3:8:1", 3, [0, 1, 2], 144)
     assert best.val_acc == pytest.approx(np.mean(a))
+    # The interval is cut at 1 (an accuracy cannot exceed it); its lower end is the t-one.
     assert best.ci == pytest.approx((np.mean(a) - t * sd / math.sqrt(3),
-                                     np.mean(a) + t * sd / math.sqrt(3)))
+                                     min(1.0, np.mean(a) + t * sd / math.sqrt(3))))
     # 0:0:1's lower bound, 143/144 - t·sd, is below 3:8:1's: the lucky run does not win ...
     assert 143 / 144 - t * sd < best.ci[0]
-    # ... and cannot be told apart from it, nor can pure STBP.
+    # ... and cannot be told apart from it (one seed: unpaired, on the sweep's SD), nor can
+    # pure STBP: on the same three seeds, paired, 3:8:1 is one image ahead on each; seeds
+    # that agree to the image leave an SD of one image (1/144), so t = √3 on 2 df.
     lucky_p = 2 * stats.t.sf((143 / 144 - np.mean(a)) / (sd * math.sqrt(1 + 1 / 3)), df=4)
-    peers = {peer.ratio_int: peer.p for peer in best.indistinguishable}
-    assert peers.keys() == {"0:0:1", "0:1:0"} and peers["0:0:1"] == pytest.approx(lucky_p)
-    diff, se = np.mean(a) - np.mean(b), sd * math.sqrt(2 / 3)
-    assert best.vs_stbp.diff == pytest.approx(diff)
-    assert best.vs_stbp.ci == pytest.approx((diff - t * se, diff + t * se))
-    assert best.vs_stbp.p == pytest.approx(2 * stats.t.sf(diff / se, df=4))
+    stbp_p = 2 * stats.t.sf(math.sqrt(3), df=2)
+    low, high = sorted([lucky_p, stbp_p])  # Holm over the two: the smaller times two
+    holm = {low: 2 * low, high: max(2 * low, high)}
+    peers = {peer.ratio_int: peer for peer in best.indistinguishable}
+    assert peers.keys() == {"0:0:1", "0:1:0"}
+    assert peers["0:0:1"].p == pytest.approx(holm[lucky_p]) and not peers["0:0:1"].paired
+    assert peers["0:1:0"].p == pytest.approx(holm[stbp_p]) and peers["0:1:0"].paired
+    half = stats.t.ppf(0.975, df=2) * (1 / 144) / math.sqrt(3)
+    assert best.vs_stbp.paired and best.vs_stbp.n_pairs == 3
+    assert best.vs_stbp.diff == pytest.approx(1 / 144)
+    assert best.vs_stbp.ci == pytest.approx((1 / 144 - half, 1 / 144 + half))
+    assert best.vs_stbp.p_unadjusted == pytest.approx(stbp_p)
+    assert best.vs_stbp.p == pytest.approx(holm[stbp_p])
     assert best.verdict.startswith("nothing is distinguishable from pure STBP 0:1:0 at 95%")
     text = s.render()
     assert "best ratio   3:8:1" in text and "over 3 seeds, 144 validation images" in text

@@ -38,8 +38,8 @@ def test_every_shipped_spec_loads_and_names_its_dataset(name):
     assert spec.search.num_trials >= len(spec.search.warm_start)
 
 
-def test_shipped_specs_are_the_seven_datasets_and_the_energy_sweep():
-    assert shipped_specs() == sorted([*DATASETS, "digits_energy"])
+def test_shipped_specs_are_the_seven_datasets_and_the_energy_and_few_label_sweeps():
+    assert shipped_specs() == sorted([*DATASETS, "digits_energy", "digits_labels"])
 
 
 def test_paper_specs_use_the_paper_settings():
@@ -118,8 +118,8 @@ def test_a_spec_file_path_loads(tmp_path):
             "search.params.stdp_lr: log: true needs low > 0",
         ),
         (
-            {"search": {"params": {"stdp_winners": {"low": 0.05, "high": 2}}}},
-            "search.params.stdp_winners.high: Input should be less than or equal to 1",
+            {"search": {"params": {"stdp_until": {"low": 0.25, "high": 2}}}},
+            "search.params.stdp_until.high: Input should be less than or equal to 1",
         ),
         (
             {"search": {"params": {"loss": {"choices": ["mse", "hinge"]}}}},
@@ -254,7 +254,8 @@ def test_searched_params_load_from_yaml_and_round_trip(tmp_path):
 
 def test_shipped_specs_with_a_confirmation_stage_run_the_frozen_controls():
     confirming = [name for name in shipped_specs() if load_spec(name).search.confirm]
-    assert set(confirming) == set(DATASETS)  # digits_energy has no confirmation stage
+    # digits_energy has no confirmation stage
+    assert set(confirming) == {*DATASETS, "digits_labels"}
     assert all(load_spec(name).search.confirm.controls for name in confirming)
     # One frozen twin per confirmed ratio and seed, on top of the stage without them.
     c = load_spec("digits").search.confirm

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from biril import DivergenceError, TrainConfig, train
-from biril.competition import winners_only
+from biril.competition import winners_by_drive
 from biril.models import build_model
 from biril.plasticity import STDPParams, filter_norms, renormalize_, stdp_delta
 from biril.schedule import Mode
@@ -16,17 +16,11 @@ from biril.trainer import BIRILStep, bir_loss
 LR, STDP_LR, T = 0.05, 0.02, 3
 
 
-def balanced_a_minus(T, tau=2.0, balance=1.05):
-    """A− for which Σ LTD pair weights = balance·Σ LTP ones over T steps, pair by pair."""
-    ltp = sum(math.exp(-(b - a) / tau) for a in range(T) for b in range(T) if b >= a)
-    ltd = sum(math.exp(-(a - b) / tau) for a in range(T) for b in range(T) if a > b)
-    return balance * ltp / ltd
+PARAMS = STDPParams(a_minus=0.0)  # the default kernel: causal, LTP only
+ALL = 10_000  # stdp_winners at or above a layer's channels: no competition
 
 
-PARAMS = STDPParams(a_minus=balanced_a_minus(T))
-
-
-def setup(stdp_linear=False, cyclic="sequential", precision="float32", winners=1.0):
+def setup(stdp_linear=False, cyclic="sequential", precision="float32", winners=ALL):
     torch.manual_seed(0)
     model = build_model("small", 1, 10, time_steps=T, stdp_linear=stdp_linear)
     config = TrainConfig(
@@ -48,7 +42,7 @@ def reference_grads(model, x, y):
     # Records of the copy hold the spikes of the same forward (same weights, same input).
     layers = dict(ref.named_modules())
     names = {id(m): n for n, m in layers.items()}
-    recs = [(names[id(layer)], pre, post) for layer, pre, post in records]
+    recs = [(names[id(r.layer)], r.pre, r.post, r.drive) for r in records]
     return grads, recs
 
 
@@ -61,8 +55,8 @@ def rotated(weight, delta, rate):
     return weight + rate * weight.norm() / tangent.norm() * tangent
 
 
-def expected_stdp(weight, layer, pre, post, dtype=torch.float32, winners=1.0):
-    delta = stdp_delta(layer, pre, post, PARAMS, dtype, winners, center=True)
+def expected_stdp(weight, layer, pre, post, dtype=torch.float32, winners=None, drive=None):
+    delta = stdp_delta(layer, pre, post, PARAMS, dtype, winners, center=True, drive=drive)
     w = rotated(weight, delta, STDP_LR)
     renormalize_(w, filter_norms(weight))
     return w
@@ -81,7 +75,7 @@ def test_stdp_iteration_moves_convs_by_stdp_only_and_the_rest_by_gradient():
     after = dict(model.named_parameters())
     conv = stdp_names(model)
     assert len(conv) == 6  # stem, 2 convs per block x 2 blocks, one shortcut
-    for name, pre, post in recs:
+    for name, pre, post, _ in recs:
         w = expected_stdp(before[name + ".weight"], modules[name], pre, post)
         torch.testing.assert_close(after[name + ".weight"].detach(), w)
     for name, p in after.items():
@@ -96,7 +90,7 @@ def test_bfloat16_precision_applies_the_bfloat16_correlation():
     modules = dict(model.named_modules())
     step(x, y, Mode.STDP)
     after = dict(model.named_parameters())
-    for name, pre, post in recs:
+    for name, pre, post, _ in recs:
         w = expected_stdp(before[name + ".weight"], modules[name], pre, post, torch.bfloat16)
         torch.testing.assert_close(after[name + ".weight"].detach(), w)
         exact = expected_stdp(before[name + ".weight"], modules[name], pre, post)
@@ -120,7 +114,7 @@ def test_stdp_stbp_sequential_is_stbp_then_stdp_on_the_same_spikes():
     step(x, y, Mode.STDP_STBP)
     after = dict(model.named_parameters())
     conv = stdp_names(model)
-    for name, pre, post in recs:
+    for name, pre, post, _ in recs:
         stbp = before[name + ".weight"] - LR * grads[name + ".weight"]
         w = expected_stdp(stbp, modules[name], pre, post)
         torch.testing.assert_close(after[name + ".weight"].detach(), w)
@@ -136,7 +130,7 @@ def test_fused_normalizes_the_combined_update_to_the_pre_iteration_norm():
     modules = dict(model.named_modules())
     step(x, y, Mode.STDP_STBP)
     after = dict(model.named_parameters())
-    for name, pre, post in recs:
+    for name, pre, post, _ in recs:
         w0 = before[name + ".weight"]
         delta = stdp_delta(modules[name], pre, post, PARAMS, center=True)
         w = rotated(w0 - LR * grads[name + ".weight"], delta, STDP_LR)
@@ -160,17 +154,18 @@ def test_stdp_rate_anneals_on_the_same_cosine_as_the_gradient_rate():
 
 
 def test_competition_lets_only_each_positions_winners_learn():
-    model, step, x, y = setup(winners=0.25)
+    model, step, x, y = setup(winners=1)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     _, recs = reference_grads(model, x, y)
     modules = dict(model.named_modules())
     step(x, y, Mode.STDP)
-    for name, pre, post in recs:
-        w = expected_stdp(before[name + ".weight"], modules[name], pre, post, winners=0.25)
+    for name, pre, post, drive in recs:
+        w0 = before[name + ".weight"]
+        w = expected_stdp(w0, modules[name], pre, post, winners=1, drive=drive)
         torch.testing.assert_close(model.get_submodule(name).weight.detach(), w)
-        every = expected_stdp(before[name + ".weight"], modules[name], pre, post)
+        every = expected_stdp(w0, modules[name], pre, post)
         assert not torch.allclose(w, every)  # the losers' pairs really were left out
-        assert not torch.equal(winners_only(post, 0.25), post)
+        assert not torch.equal(winners_by_drive(post, drive, w0, 1), post)
 
 
 def test_stdp_step_size_is_the_configured_rotation_and_is_recorded():
@@ -207,7 +202,7 @@ def test_stdp_linear_option_includes_fc1():
     before = model.fc1.weight.detach().clone()
     grads, recs = reference_grads(model, x, y)
     step(x, y, Mode.STDP)
-    (name, pre, post), = [r for r in recs if r[0] == "fc1"]
+    (name, pre, post, _), = [r for r in recs if r[0] == "fc1"]
     w = expected_stdp(before, model.fc1, pre, post)
     torch.testing.assert_close(model.fc1.weight.detach(), w)
 
