@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from analysis.tables import Store, StudyRef, find_studies, open_store, read_trials
+from analysis.tables import OpenStore, StudyRef, find_studies, open_store, read_trials
 from results.errors import StoreError
 from results.ranking import Best as BestRatio
 from results.ranking import rank
@@ -58,7 +58,7 @@ def best_ratio(
     )
 
 
-def read_runs(store: Store, studies: list[StudyRef]) -> list[Run]:
+def read_runs(store: OpenStore, studies: list[StudyRef]) -> list[Run]:
     """The full runs of ``studies``: one ``Run`` per trial that counts, in trial order."""
     trials = read_trials(store, studies, keys=RUN_ATTRS, full_runs=True) if studies else {}
     runs = []

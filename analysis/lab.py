@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from analysis.tables import (
     STUDY_ATTRS,
-    Store,
+    OpenStore,
     StoredTrial,
     StudyRef,
     find_studies,
@@ -41,7 +41,7 @@ RECORD_STUDY_ATTRS = (STUDY_PROVENANCE, STUDY_RESUMED_ON, STUDY_SLOTS, "spec")
 TIMELINE_ATTRS = (*COMPUTE_ATTRS, *TRIAL_HOST_KEYS, "node_id", "gpu_ids")
 
 
-def study_attrs(store: Store, study: StudyRef) -> dict[str, Any]:
+def study_attrs(store: OpenStore, study: StudyRef) -> dict[str, Any]:
     """The study attributes the record needs (the stored spec among them)."""
     query = sa.select(STUDY_ATTRS.c.key, STUDY_ATTRS.c.value_json).where(
         STUDY_ATTRS.c.study_id == study.study_id, STUDY_ATTRS.c.key.in_(RECORD_STUDY_ATTRS)
@@ -50,7 +50,7 @@ def study_attrs(store: Store, study: StudyRef) -> dict[str, Any]:
         return {key: json.loads(value) for key, value in connection.execute(query)}
 
 
-def study_lab(store: Store, study: StudyRef) -> tuple[ProvenanceView | None, Compute | None]:
+def study_lab(store: OpenStore, study: StudyRef) -> tuple[ProvenanceView | None, Compute | None]:
     """(provenance, compute) of one study; None where it predates recording them."""
     attrs = study_attrs(store, study)
     trials = read_trials(store, [study], keys=TIMELINE_ATTRS)[study.name]

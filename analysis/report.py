@@ -43,7 +43,7 @@ from analysis.lab import HEADER as LAB_HEADER
 from analysis.lab import LabRecord, header_rows, lab_records
 from analysis.ratios import PAPER_BEST, fractions
 from analysis.stats import full_runs, rank_trials, standings_frame
-from analysis.store import display_url, load_frames, storage_url
+from analysis.store import load_frames
 from analysis.subset import SEED, capped, fit_points
 from analysis.surface import Surface, fit_surface
 from results.errors import StoreError
@@ -51,6 +51,7 @@ from results.ranking import Best, label
 from results.ratios import BASELINES, KEY_DECIMALS, PAPER_RATIOS, closest_int_ratio, ratio_key
 from results.ratios import SHARE_LABELS as LABELS
 from results.schema import PROBE_KEYS
+from results.store import locate
 
 TOP_RATIOS = 10
 # The headline names at most this many of the ratios tied with the best (a large store can
@@ -139,7 +140,7 @@ def write_report(
     views = dataset_views(trials, curves)
     body = [
         "<h1>BIRIL ratio sweeps</h1>",
-        f"<p class=note>Store {html.escape(display_url(storage_url(storage)))} · "
+        f"<p class=note>Store {html.escape(locate(storage).shown)} · "
         f"{_count(len(trials), 'trial')} in {_count(trials['study'].nunique(), 'sweep')} · "
         "generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}. Ratios are "

@@ -22,25 +22,20 @@ import numpy as np
 import pandas as pd
 
 from analysis.tables import (
-    Store,
+    OpenStore,
     StoredTrial,
     StudyRef,
     find_studies,
     open_store,
     read_attr,
     read_trials,
-    storage_url,
 )
-from results.database import display_url, first_line, redact
 from results.errors import StoreError
 from results.ratios import closest_int_ratios, fractions
 from results.runs import accuracy, is_full_run
 from results.schema import CURVE_ENERGY_KEYS, CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS
 
-__all__ = [
-    "StoreError", "display_url", "load_curves", "load_frames", "load_trials", "open_storage",
-    "storage_url",
-]
+__all__ = ["StoreError", "load_curves", "load_frames", "load_trials"]
 
 # ``full_run``: the trial counts for the ranking (``results.runs.is_full_run``). Energy
 # columns are NaN for sweeps that predate energy counting, ``val_size`` for sweeps that
@@ -61,22 +56,6 @@ CURVE_IDENTITY = [
 CURVE_COLUMNS = [*CURVE_IDENTITY, *CURVE_KEYS]
 # The per-epoch attribute: the bulk of the store, read only by ``load_curves``.
 CURVE_ATTR = "curve"
-
-
-def open_storage(storage: str | os.PathLike | None):
-    """An Optuna RDB storage on an existing Optuna database, or a StoreError saying why not."""
-    import optuna
-    import sqlalchemy
-
-    url = storage_url(storage)
-    with open_store(url):
-        pass  # refuses anything but an Optuna database before Optuna touches it
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return optuna.storages.RDBStorage(url, skip_table_creation=True)
-    except (RuntimeError, sqlalchemy.exc.SQLAlchemyError) as err:
-        message = f"cannot use {display_url(url)} as an Optuna store: {first_line(err)}"
-        raise StoreError(redact(message, url)) from err
 
 
 def load_trials(
@@ -109,7 +88,7 @@ def load_frames(
     return trials, _curves_frame(trials, [curves.get(i) for i in db_ids])
 
 
-def _trials_frame(store: Store, studies: list[StudyRef]) -> tuple[pd.DataFrame, list[int]]:
+def _trials_frame(store: OpenStore, studies: list[StudyRef]) -> tuple[pd.DataFrame, list[int]]:
     """The trials frame (every attribute but the curve read) and, row by row, each trial's
     database id (to join its curve)."""
     trials = read_trials(store, studies, skip=[CURVE_ATTR], params=True)

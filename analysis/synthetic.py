@@ -32,6 +32,7 @@ import numpy as np
 
 from results.ratios import fractions
 from results.schema import CURVE_KEYS, TRIAL_ATTRS
+from results.store import open_storage
 
 # Every sweep: the paper's five ratios and the three pure baselines first (as the specs'
 # warm starts), then random ratios; ASHA keeps a third of the search to the end.
@@ -83,7 +84,7 @@ def write_store(
     check_schema()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(seed)
-    storage = optuna.storages.RDBStorage(url)
+    storage = open_storage(url, create=True)
     with storage.engine.connect() as connection:
         last_id = connection.execute(sqlalchemy.text("SELECT MAX(trial_id) FROM trials")).scalar()
     names, rows = [], _Rows(first_id=(last_id or 0) + 1)
@@ -195,21 +196,24 @@ class _Rows:
         ]
 
     def insert(self, engine) -> None:
-        """One transaction, one executemany per table, in Optuna's own table definitions."""
-        from optuna.storages._rdb import models
+        """One transaction, one executemany per table, into the tables as Optuna created
+        them (read back from the database, so no private Optuna module is needed)."""
+        import sqlalchemy
 
-        tables = [
-            (models.TrialModel, self.trials),
-            (models.TrialValueModel, self.values),
-            (models.TrialParamModel, self.params),
-            (models.TrialUserAttributeModel, self.attrs),
-            (models.TrialSystemAttributeModel, self.system),
-            (models.TrialIntermediateValueModel, self.intermediate),
-        ]
+        tables = {
+            "trials": self.trials,
+            "trial_values": self.values,
+            "trial_params": self.params,
+            "trial_user_attributes": self.attrs,
+            "trial_system_attributes": self.system,
+            "trial_intermediate_values": self.intermediate,
+        }
+        schema = sqlalchemy.MetaData()
+        schema.reflect(engine, only=list(tables))
         with engine.begin() as connection:
-            for model, rows in tables:
+            for name, rows in tables.items():
                 if rows:
-                    connection.execute(model.__table__.insert(), rows)
+                    connection.execute(schema.tables[name].insert(), rows)
 
 
 def _accuracy(p: Planned, rng: np.random.Generator) -> float:

@@ -31,19 +31,14 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from results import layout
-from results.database import (
-    DatabaseError,
-    check_optuna_database,
-    display_url,
-)
 from results.errors import StoreError, printable, quote
 from results.schema import REQUIRED_TRIAL_ATTRS
+from results.store import connect, locate
 
 STUDIES = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
 STUDY_ATTRS = sa.table(
@@ -136,55 +131,24 @@ class StudyRef:
 
 
 @dataclass(frozen=True)
-class Store:
-    """An open store: the engine and the URL as it may be shown (password masked)."""
+class OpenStore:
+    """A store opened for reading: its engine and its URL as it may be shown (masked)."""
 
     engine: sa.engine.Engine
     shown: str
 
 
-def storage_url(storage: str | os.PathLike | None) -> str:
-    """The SQLAlchemy URL for a results root folder (``--storage``, else ``$BIRIL_RESULTS``,
-    else ``./biril-results``), a ``.db`` file, or a database URL (kept as is)."""
-    text = layout.results_root(storage)
-    if layout.is_object_store(text):
-        raise StoreError(
-            f"{text} is an object-store results root, which holds no database; "
-            "pass the sweep's --db URL (e.g. postgresql+psycopg2://...) as --storage"
-        )
-    if layout.is_uri(text):
-        return text
-    path = Path(text)
-    db = path if path.is_file() else path / layout.DB_NAME
-    if not db.is_file():
-        raise StoreError(
-            f"no results store at {path}: {db} does not exist; run `biril sweep` first, or "
-            "pass --storage with a results folder or a database URL"
-        )
-    return f"sqlite:///{db}"
-
-
 @contextlib.contextmanager
-def open_store(storage: str | os.PathLike | None) -> Iterator[Store]:
-    """The store's database, checked to be an Optuna one (never written to), or a StoreError.
-
-    Refusing anything else matters: Optuna opening an arbitrary database would create its
-    tables there. The check is the one ``biril sweep`` makes (``results.database``).
-    """
-    url = storage_url(storage)
-    try:
-        check_optuna_database(url, "--storage", empty_ok=False)
-    except DatabaseError as err:
-        raise StoreError(str(err)) from None
-    engine = sa.create_engine(url)
-    try:
-        yield Store(engine, display_url(url))
-    finally:
-        engine.dispose()
+def open_store(storage: str | os.PathLike | None) -> Iterator[OpenStore]:
+    """The store ``--storage`` names (``results.store.locate``), checked to be an Optuna
+    database and never written to, or a StoreError."""
+    store = locate(storage)
+    with connect(store) as engine:
+        yield OpenStore(engine, store.shown)
 
 
 def find_studies(
-    store: Store, dataset: str | None = None, sweep: str | None = None
+    store: OpenStore, dataset: str | None = None, sweep: str | None = None
 ) -> list[StudyRef]:
     """The BIRIL studies matching ``dataset``/``sweep``, or a StoreError naming what exists.
 
@@ -216,7 +180,7 @@ def find_studies(
 
 
 def read_trials(
-    store: Store, studies: list[StudyRef], keys: Collection[str] | None = None,
+    store: OpenStore, studies: list[StudyRef], keys: Collection[str] | None = None,
     skip: Collection[str] = (), params: bool = False, full_runs: bool = False,
 ) -> dict[str, list[StoredTrial]]:
     """The trials of ``studies`` by study name, in trial order, with their objective values,
@@ -283,7 +247,7 @@ def read_trials(
     return out
 
 
-def read_attr(store: Store, studies: list[StudyRef], key: str) -> dict[int, Any]:
+def read_attr(store: OpenStore, studies: list[StudyRef], key: str) -> dict[int, Any]:
     """One user attribute of every trial of ``studies`` that has it, by database trial id.
 
     The per-epoch ``curve`` is read this way, apart from the small attributes, and only by

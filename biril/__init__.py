@@ -4,30 +4,18 @@
 >>> result = train(TrainConfig(dataset="digits", ratio="1:8:3", epochs=2))  # doctest: +SKIP
 >>> result.test_acc  # doctest: +SKIP
 
-Names load on first use, so ``biril --help`` and the Ray-side commands don't pay for torch.
+Names load on first use (``lazy_loader``, as in every package of the project), so
+``biril --help`` and the Ray-side commands don't pay for torch.
 """
 
-from importlib import import_module
+import lazy_loader
 
-_EXPORTS = {
-    "CheckpointError": "checkpoint",
-    "ConfigError": "config",
-    "TrainConfig": "config",
-    "build_config": "config",
-    "Mode": "schedule",
-    "Ratio": "schedule",
-    "RatioError": "schedule",
-    "modes": "schedule",
-    "DivergenceError": "trainer",
-    "EpochMetrics": "trainer",
-    "TrainResult": "trainer",
-    "train": "trainer",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module 'biril' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "checkpoint": ["CheckpointError"],
+        "config": ["ConfigError", "TrainConfig", "build_config"],
+        "schedule": ["Mode", "Ratio", "RatioError", "modes"],
+        "trainer": ["DivergenceError", "EpochMetrics", "TrainResult", "train"],
+    },
+)

@@ -10,34 +10,19 @@ Modules: ``local`` (the cluster on this machine), ``state`` (its record), ``dash
 lookup), ``procs`` (processes by PID); the commands are ``birilcli.cluster``. The launcher
 and KubeRay files ship beside them (``aws.yaml``, ``gcp.yaml``, ``kuberay-rayjob.yaml``).
 
-Attributes load lazily so that ``biril --help`` does not import pydantic or Ray.
+Attributes load lazily (``lazy_loader``) so that ``biril --help`` does not import pydantic or Ray.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from importlib import import_module
-from typing import Any
-
-_EXPORTS = {
-    "ClusterError": "errors",
-    "Token": "auth",
-    "find_token": "auth",
-    "Dashboard": "dashboard",
-    "connect": "dashboard",
-    "LocalClusterState": "state",
-    "default_state_dir": "state",
-    "kill_node": "local",
-    "read_state": "state",
-    "start_cluster": "local",
-    "stop_cluster": "local",
-    "Submission": "submit",
-    "submit_sweep": "submit",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'cluster' has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "errors": ["ClusterError"],
+        "auth": ["Token", "find_token"],
+        "dashboard": ["Dashboard", "connect"],
+        "state": ["LocalClusterState", "default_state_dir", "read_state"],
+        "local": ["kill_node", "start_cluster", "stop_cluster"],
+        "submit": ["Submission", "submit_sweep"],
+    },
+)

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from sweeps.spec import SweepSpec
 
 # All a job needs from a source checkout; nothing else is ever copied into its working_dir.
-SHIPPED_PACKAGES = ("biril", "sweeps", "cluster", "analysis", "results")
+SHIPPED_PACKAGES = ("birilcli", "biril", "sweeps", "cluster", "analysis", "results")
 SHIPPED_SUFFIXES = (".py", ".yaml")  # the packages' code and their package data
 SHIPPED_FILES = ("pyproject.toml", "README.md")
 STAGED_SPEC_DIR = "_biril_job"
@@ -50,7 +50,7 @@ STAGED_SPEC_DIR = "_biril_job"
 
 def this_machine_ips() -> set[str]:
     """Addresses that mean "this machine", including the one Ray gives nodes started here."""
-    from ray._private.services import get_node_ip_address
+    from ray.util import get_node_ip_address
 
     ips = {"127.0.0.1", "::1", "localhost", get_node_ip_address()}
     try:

@@ -11,7 +11,9 @@ No torch and no Ray: every side of the house can import it.
 - ``effect``: what STDP adds at a ratio, against its frozen control paired by seed;
 - ``pareto``: the accuracy-versus-energy front;
 - ``tdist``: Student's t without SciPy's import cost; ``errors``: ``StoreError``;
-- ``database``: opening a database URL safely (masked passwords, foreign databases refused).
+- ``database``: checking a database URL safely (masked passwords, foreign databases refused);
+- ``store``: the one opener: ``--storage``/``--db`` to a ``Store``, opened as Optuna's storage
+  (``optuna_storage``, the one module here that imports Optuna) or an SQLAlchemy engine.
 
 Example::
 

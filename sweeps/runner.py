@@ -26,6 +26,8 @@ import optuna
 from biril.folder_lock import FolderBusy, FolderLock, describe_holder
 from results.compute import STUDY_SLOTS
 from results.database import display_url
+from results.errors import StoreError
+from results.store import open_storage
 
 from . import budget
 from .confirm import Confirmation
@@ -35,14 +37,7 @@ from .overrides import apply_overrides
 from .packing import Packing, PackingError, resolve_packing
 from .provenance import record as record_provenance
 from .spec import SWEEP_OWNED, SweepError, SweepSpec, load_spec, parse_spec
-from .store import (
-    Store,
-    find_study,
-    finished_trials,
-    open_storage,
-    remove_experiment,
-    resolve_store,
-)
+from .store import SweepLocation, find_study, finished_trials, remove_experiment, resolve_store
 from .summary import SweepSummary, summarize
 from .trackers import check_installed
 
@@ -93,7 +88,7 @@ def check_data(spec: SweepSpec) -> None:
         )
 
 
-def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
+def prepare_study(store: SweepLocation, spec: SweepSpec, storage, fresh: bool) -> bool:
     """Clear or check the old study and Tune folder; True when the sweep resumes."""
     from ray.tune import Tuner
 
@@ -124,7 +119,7 @@ def prepare_study(store: Store, spec: SweepSpec, storage, fresh: bool) -> bool:
 
 
 @contextlib.contextmanager
-def own_sweep(store: Store) -> Iterator[StudyLease]:
+def own_sweep(store: SweepLocation) -> Iterator[StudyLease]:
     """Hold the sweep's Tune folder (a folder lock, local roots) and its study (a lease in
     the database) for the whole run; a second driver is refused, naming this one."""
     with contextlib.ExitStack() as stack:
@@ -259,7 +254,7 @@ def param_space(spec: SweepSpec, gpus_per_trial: float) -> dict:
 
 def build_tuner(
     spec: SweepSpec,
-    store: Store,
+    store: SweepLocation,
     storage,
     resume: bool,
     callbacks: list,
@@ -268,6 +263,7 @@ def build_tuner(
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from . import internals
     from .budget import BudgetStopper
     from .scheduler import OrderedASHA
     from .searcher import RatioSearch, stage_of
@@ -284,8 +280,7 @@ def build_tuner(
         )
         # The run config comes back from the pickle; the progress display is this run's,
         # and so is its time budget.
-        tuner._local_tuner.get_run_config().callbacks = callbacks
-        tuner._local_tuner.get_run_config().stop = BudgetStopper()
+        internals.set_run_config(tuner, callbacks=callbacks, stop=BudgetStopper())
         return tuner
 
     slots = concurrency(spec, gpus)
@@ -397,7 +392,10 @@ def run_sweep(
     store = resolve_store(spec, storage, db, db_flag)
     if address is None and not os.environ.get("RAY_ADDRESS"):
         check_data(spec)
-    storage_obj = open_storage(store.db_url, db_flag)
+    try:
+        storage_obj = open_storage(store.store, create=True, db_flag=db_flag)
+    except StoreError as e:
+        raise SweepError(str(e)) from None
     with own_sweep(store) as lease:
         grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
         resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
@@ -420,7 +418,7 @@ def run_sweep(
 
 
 def fit(
-    spec: SweepSpec, store: Store, storage, resume: bool, address, progress: bool,
+    spec: SweepSpec, store: SweepLocation, storage, resume: bool, address, progress: bool,
     packing: Packing | None,
 ) -> bool:
     """Start (or join) Ray and run the Tune experiment; True if Ctrl-C stopped it."""
@@ -457,7 +455,7 @@ def fit(
 
 
 def _summary(
-    spec: SweepSpec, store: Store, storage_obj, started: float, grown: Growth | None
+    spec: SweepSpec, store: SweepLocation, storage_obj, started: float, grown: Growth | None
 ) -> SweepSummary:
     study = optuna.load_study(study_name=store.study_name, storage=storage_obj)
     return summarize(

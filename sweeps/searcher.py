@@ -28,7 +28,7 @@ from ray.tune.utils.util import unflatten_dict
 from results.provenance import TRIAL_HOST_KEYS
 from results.schema import CURVE_KEYS, ENERGY_KEYS, PROBE_KEYS, VAL_ACC
 
-from . import budget
+from . import budget, internals
 from .confirm import Confirmation, identity_of
 from .samplers import make_sampler as sampler_named
 from .space import RatioSpace
@@ -98,15 +98,20 @@ class RatioSearch(OptunaSearch):
         would draw those adopted trials' ratios a second time.
         """
         super().restore(checkpoint_path)
-        self._ot_study.sampler.reseed_rng()
+        self.study.sampler.reseed_rng()
+
+    @property
+    def study(self) -> optuna.Study:
+        """The sweep's study, as this searcher asks and tells it (with its sampler)."""
+        return internals.study(self)
 
     # ---------------------------------------------------------------- what to run next
     def suggest(self, trial_id: str) -> dict | str | None:
         ot_trial = self._next_trial()
         if ot_trial is None or ot_trial == Searcher.FINISHED:
             return ot_trial
-        self._ot_trials[trial_id] = ot_trial
-        config = self._suggest_from_define_by_run_func(self._space, ot_trial)
+        internals.live_trials(self)[trial_id] = ot_trial
+        config = internals.suggest_config(self, ot_trial)
         for key, value in {
             **self._static,
             "trial_id": trial_id,
@@ -119,15 +124,15 @@ class RatioSearch(OptunaSearch):
         """The Optuna trial for the next Tune trial; None: wait; FINISHED: nothing left."""
         if budget.spent():
             return Searcher.FINISHED  # the time budget: no new trial (``sweeps.budget``)
-        study = self._ot_study
+        study = self.study
         trials = study.get_trials(deepcopy=False)
-        owned = {t.number for t in self._ot_trials.values()}
+        owned = {t.number for t in internals.live_trials(self).values()}
         orphans = [t for t in trials if t.state == TrialState.RUNNING and t.number not in owned]
         started = [t for t in trials if t.state != TrialState.WAITING]
         search = [t for t in started if stage_of(t) == "search"]
         for t in orphans:
             if stage_of(t) == "search":
-                return optuna.Trial(study, t._trial_id)
+                return internals.reopen(study, t)
         if len(search) < self._num_search:
             return study.ask()
         if any(t.state == TrialState.WAITING for t in trials):
@@ -143,7 +148,7 @@ class RatioSearch(OptunaSearch):
                 return study.ask()
             for t in done:
                 if t.state == TrialState.RUNNING and t.number not in owned:
-                    return optuna.Trial(study, t._trial_id)
+                    return internals.reopen(study, t)
         # The rest of the confirmation stage depends on the search results still running,
         # or (a race) on the round still running.
         racing = self._confirmation.in_rounds
@@ -152,11 +157,11 @@ class RatioSearch(OptunaSearch):
 
     # ---------------------------------------------------------------- results
     def _is_finished(self, ot_trial: optuna.Trial) -> bool:
-        return self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished()
+        return internals.is_finished(self.study, ot_trial)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._last_results[trial_id] = result
-        ot_trial = self._ot_trials.get(trial_id)
+        ot_trial = internals.live_trials(self).get(trial_id)
         if ot_trial is None or self._is_finished(ot_trial):
             return  # already told by a driver that died before Tune saved its state
         super().on_trial_result(trial_id, result)
@@ -164,11 +169,11 @@ class RatioSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or trial_id in self._completed_trials:
+        ot_trial = internals.live_trials(self).get(trial_id)
+        if ot_trial is None or trial_id in internals.completed(self):
             return
         if self._is_finished(ot_trial):
-            self._completed_trials.add(trial_id)
+            internals.completed(self).add(trial_id)
             return
         last = result or self._last_results.get(trial_id) or {}
         for key, value in self.result_attrs(last).items():

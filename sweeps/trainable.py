@@ -26,6 +26,7 @@ from ray import tune
 from biril import EpochMetrics, TrainConfig, train
 from results.schema import CURVE_KEYS, PROBE_KEYS
 
+from .internals import TUNE_STORAGE_LOGGER
 from .provenance import gpu_driver
 
 STATE_FILE = "trial_state.json"  # curve and wall time so far, kept beside checkpoint.pt
@@ -127,7 +128,7 @@ def train_trial(config: dict[str, Any]) -> None:
     base = config["base"]
     started = time.perf_counter()
     # One "checkpoint created" line per epoch per trial would drown the progress table.
-    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    logging.getLogger(TUNE_STORAGE_LOGGER).setLevel(logging.WARNING)
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     device = pick_device(base["train"].get("device"), gpu_ids, base["gpus_per_trial"])
     pin(device, base["cpus_per_trial"], base["gpus_per_trial"])

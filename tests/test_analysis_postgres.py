@@ -89,9 +89,10 @@ def credentials(url: str) -> str:
 def test_the_pickled_store_keeps_no_password(pg_url):
     import pickle
 
-    from sweeps.store import PasswordFreeStorage, open_storage
+    from results.optuna_storage import PasswordFreeStorage
+    from results.store import open_storage
 
-    storage = open_storage(pg_url)
+    storage = open_storage(pg_url, create=True)
     saved = pickle.dumps(storage)  # as Tune saves the searcher into the results folder
     assert credentials(pg_url).encode() not in saved
     assert pickle.loads(saved).url == pg_url  # the driver that opened it gets it back

@@ -109,15 +109,15 @@ def test_rayjob_structure():
     cluster = spec["rayClusterSpec"]
     assert cluster["rayVersion"] == RAY_VERSION
     head = cluster["headGroupSpec"]
-    assert isinstance(head["rayStartParams"], dict)
     assert head["rayStartParams"]["num-cpus"] == "0"
-    assert containers(head["template"])
+    (head_container,) = containers(head["template"])
     groups = cluster["workerGroupSpecs"]
     assert groups
     for g in groups:
         assert g["groupName"]
         assert 0 <= g["minReplicas"] <= g["replicas"] <= g["maxReplicas"]
         (worker,) = containers(g["template"])
+        assert worker["image"] == head_container["image"], "one image for the whole cluster"
         limits = worker["resources"]["limits"]
         assert int(limits["nvidia.com/gpu"]) >= 1
         assert worker["resources"]["requests"]["nvidia.com/gpu"] == limits["nvidia.com/gpu"]
@@ -155,12 +155,24 @@ def test_rayjob_token_auth_from_a_secret_on_every_container():
             assert secret["name"] and secret["key"]
 
 
-def test_dockerfile_copies_existing_sources_and_pins_ray():
+def test_dockerfile_copies_every_shipped_package_and_pins_ray():
     text = (ROOT / "cluster" / "Dockerfile").read_text()
     assert f"FROM rayproject/ray:{RAY_VERSION}-" in text
     assert f'"ray[default,tune]=={RAY_VERSION}"' in text
-    for line in text.splitlines():
-        if line.startswith("COPY"):
-            *sources, _dest = line.split()[2:]
-            for src in sources:
-                assert (ROOT / src).exists(), src
+    copied = {
+        src for line in text.splitlines() if line.startswith("COPY")
+        for src in line.split()[2:-1]
+    }
+    # What ``pip install .`` in the image needs: every package of the tree, pyproject.toml
+    # and the readme it names.
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    assert packages | {"pyproject.toml", "README.md"} <= copied
+    assert all((ROOT / src).exists() for src in copied), copied
+
+
+def test_a_submitted_job_ships_every_package_of_the_tree():
+    from cluster.submit import SHIPPED_PACKAGES
+
+    # The job runs ``python -m birilcli``, which imports the rest: a package left out would
+    # run the cluster's installed copy, or fail to import.
+    assert set(SHIPPED_PACKAGES) == {p.parent.name for p in ROOT.glob("*/__init__.py")}

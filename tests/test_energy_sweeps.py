@@ -125,7 +125,7 @@ def test_nsga2_keeps_the_best_ranked_trials_as_parents(tmp_path):
         stdp, stbp, both = searcher.suggest(tid)["ratio"]
         # STBP's share sets the accuracy, STDP-STBP's the energy: runs dominate each other
         searcher.on_trial_complete(tid, last_result(tid, 0.5 + 0.5 * stbp, 100 + 900 * both))
-    study = searcher._ot_study
+    study = searcher.study
     assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
     trials = study.get_trials(states=[TrialState.COMPLETE])
     assert len(trials) == 10

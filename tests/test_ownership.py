@@ -24,10 +24,11 @@ from test_cli import biril, error_line
 
 from biril.checkpoint import CHECKPOINT_NAME, LOCK_NAME
 from biril.folder_lock import FolderBusy, FolderLock
+from results.store import open_storage
 from sweeps.lease import TABLE, StudyBusy, StudyLease
 from sweeps.runner import own_sweep
 from sweeps.spec import SweepError, parse_spec
-from sweeps.store import open_storage, resolve_store
+from sweeps.store import resolve_store
 
 POSTGRES_URL = "postgresql+psycopg2://biril:biril@127.0.0.1:55432/biril"
 
@@ -264,7 +265,7 @@ def test_a_second_sweep_on_a_busy_local_study_is_refused(tmp_path):
     spec_file = tiny_spec(tmp_path)
     root = tmp_path / "R"
     store = resolve_store(parse_spec(yaml.safe_load(spec_file.read_text())), str(root))
-    open_storage(store.db_url)
+    open_storage(store.store, create=True)
     with own_sweep(store):
         line = error_line(biril("sweep", str(spec_file), "--storage", str(root)))
     assert f"sweep digits/busy in {root}/digits/busy is being run by PID {os.getpid()}" in line
@@ -276,7 +277,7 @@ def test_a_second_sweep_on_a_busy_local_study_is_refused(tmp_path):
 def shared_study_refused(tmp_path: Path, url: str, study: str, name: str) -> None:
     """A driver elsewhere (its own results folder) holds the study in the shared ``url``."""
     spec_file = tiny_spec(tmp_path, name)
-    open_storage(url)
+    open_storage(url, create=True)
     with StudyLease(url, study):
         r = biril("sweep", str(spec_file), "--storage", str(tmp_path / "here"), "--db", url)
         line = error_line(r)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -64,7 +65,10 @@ def test_cpu_smoke_runs_every_case_and_each_holds(tmp_path):
     for mode in ("stdp", "stbp", "stdp_stbp"):
         for precision in ("fp32", "amp"):
             detail = cases[f"step {mode} {precision}"]["detail"]
-            assert detail["ms_per_step"] > 0 and detail["peak_memory_mb"] > 0
+            # Resident MiB of a process that imported torch: a unit slip (bytes, KiB, GiB)
+            # lands outside. (Step times are figures, not assertions.)
+            assert 100 < detail["peak_memory_mb"] < 64 * 1024
+            assert len(detail["losses"]) >= 2 and all(map(math.isfinite, detail["losses"]))
     assert cases["compile_neurons"]["detail"]["loss"] == pytest.approx(
         cases["compile_neurons"]["detail"]["eager_loss"], rel=1e-3
     )

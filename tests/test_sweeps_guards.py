@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from birilcli.main import cli
+from results.store import open_storage
 from sweeps import SweepError, parse_spec, run_sweep
 from sweeps.runner import prepare_study
-from sweeps.store import open_storage, resolve_store
+from sweeps.store import resolve_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SPEC = {
@@ -32,7 +33,7 @@ def sweep(tmp_path):
     """(store, spec, storage) of a sweep whose study ran one trial and whose Tune folder exists."""
     spec = parse_spec(SPEC)
     store = resolve_store(spec, storage=str(tmp_path / "R"))
-    storage = open_storage(store.db_url)
+    storage = open_storage(store.store, create=True)
     study = optuna.create_study(study_name=store.study_name, storage=storage)
     study.set_user_attr("spec", spec.to_store())
     study.add_trial(optuna.trial.create_trial(value=0.9))
@@ -100,9 +101,9 @@ def test_a_database_of_something_else_is_refused_untouched(tmp_path):
 
 def test_a_new_or_optuna_database_is_accepted(tmp_path):
     new = f"sqlite:///{tmp_path / 'new.db'}"
-    open_storage(new)  # creates Optuna's tables
+    open_storage(new, create=True)  # creates Optuna's tables
     assert {"studies", "trials", "version_info"} <= tables(tmp_path / "new.db")
-    open_storage(new)  # and opens them again
+    open_storage(new, create=True)  # and opens them again
 
 
 def test_the_database_password_is_never_shown(tmp_path, monkeypatch):

@@ -22,10 +22,11 @@ import yaml
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from analysis.store import StoreError, open_storage
 from biril import Ratio
+from results.errors import StoreError
 from results.ranking import label
 from results.schema import STDP_KEYS, TRIAL_ATTRS
+from results.store import locate, open_storage
 from sweeps import parse_spec, run_sweep
 
 pytestmark = pytest.mark.ray
@@ -163,7 +164,7 @@ def wait_for_complete(storage: Path, study: str, n: int, proc: subprocess.Popen)
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read()
         try:  # read-only, as `biril results` would: the driver alone creates the database
-            rdb = open_storage(storage)
+            rdb = open_storage(locate(storage))
             done = [t for t in trials(rdb, study) if t.state == TrialState.COMPLETE]
         except (StoreError, KeyError):  # the database or the study is not created yet
             done = []

@@ -259,7 +259,7 @@ def test_nsga2_evolves_a_single_objective_accuracy_sweep(url):
         tid = f"t{i}"
         config = searcher.suggest(tid)
         searcher.on_trial_complete(tid, result(tid, config["ratio"][1]))  # val = STBP share
-    s = searcher._ot_study
+    s = searcher.study
     trials = s.get_trials(states=[TrialState.COMPLETE])
     assert len(trials) == 12 and len(s.directions) == 1
     generations = [t.system_attrs.get("NSGAIISampler:generation") for t in trials]

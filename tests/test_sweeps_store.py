@@ -9,7 +9,7 @@ import optuna
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from sweeps.store import open_storage
+from results.store import open_storage
 
 
 def test_another_process_creating_the_same_new_database_meanwhile_is_harmless(tmp_path):
@@ -26,7 +26,7 @@ def test_another_process_creating_the_same_new_database_meanwhile_is_harmless(tm
 
     event.listen(Engine, "before_cursor_execute", create_elsewhere_first)
     try:
-        storage = open_storage(url)
+        storage = open_storage(url, create=True)
     finally:
         event.remove(Engine, "before_cursor_execute", create_elsewhere_first)
 
