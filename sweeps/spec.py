@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,8 +23,8 @@ from pydantic import (
 )
 
 from biril import TrainConfig
-from biril.bounded_input import InputTooLarge, clip, load_yaml, read_text
-from biril.config import RatioYAMLLoader
+from biril.bounded_input import clip
+from biril.config import ConfigError, read_yaml
 from results import layout
 from results.errors import UserError, quote
 from results.ratios import BASELINES, PAPER_RATIOS, Ratio, RatioError
@@ -492,20 +491,10 @@ def load_spec(spec: str | Path | None = None, **overrides: Any) -> SweepSpec:
     ``overrides`` replace top-level fields (e.g. ``name=``) before validation.
     """
     path = spec_path(spec)
-    try:
-        data = load_yaml(read_text(path), RatioYAMLLoader)
-    except UnicodeDecodeError:
-        raise SpecError(f"{clip(path)}: a binary file, not a YAML spec") from None
-    except OSError as e:
-        raise SpecError(f"{clip(path)}: cannot read it ({e.strerror})") from None
-    except InputTooLarge as e:
-        raise SpecError(f"{clip(path)}: refused, {e}") from None
-    except yaml.YAMLError as e:
-        raise SpecError(clip(f"{path}: not valid YAML: {e}".replace("\n", " "), 400)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a mapping of sweep fields, got {type(data).__name__}")
+    try:  # the same bounded, one-line reading as a train --config file
+        data = read_yaml(path)
+    except ConfigError as e:
+        raise SpecError(str(e)) from None
     return parse_spec({**data, **overrides}, source=str(path))
 
 

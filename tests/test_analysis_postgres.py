@@ -19,7 +19,7 @@ from test_analysis import Run, peaked_runs, sqlite_root, write_sweep
 
 import analysis
 from analysis.stats import summarize_ratios
-from analysis.store import display_url
+from results.database import display_url
 
 DEFAULT_URL = "postgresql+psycopg2://biril:biril@127.0.0.1:55432/biril"
 

@@ -12,9 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 MAX_README_LINES = 250
-# Pages the README links to that other work in progress writes; each must be removed from
-# here when its page lands (the last test says so), so a stale entry cannot hide a dead link.
-PENDING = {"docs/robustness.md", "docs/lab.md", "docs/gpu.md"}
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -62,8 +59,6 @@ def test_every_relative_link_resolves():
                 continue  # http(s), mailto: not checked here
             path, _, anchor = target.partition("#")
             file = (page.parent / path).resolve() if path else page
-            if str(file.relative_to(ROOT)) in PENDING:
-                continue
             if not file.is_file():
                 dead.append(f"{page.name}: {target} (no such file)")
             elif anchor and anchor not in anchors(file):
@@ -75,10 +70,3 @@ def test_every_docs_page_is_linked_from_the_readme():
     linked = {target.partition("#")[0] for target in LINK.findall(README.read_text())}
     pages_here = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
     assert pages_here <= linked, pages_here - linked
-
-
-def test_pending_pages_are_still_pending():
-    landed = sorted(p for p in PENDING if (ROOT / p).is_file())
-    assert not landed, f"{landed} exist now: remove them from PENDING in tests/test_docs.py"
-    linked = {target.partition("#")[0] for target in LINK.findall(README.read_text())}
-    assert linked >= PENDING
