@@ -16,9 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from analysis.plots import FRACTION_COLUMNS, HEAT_MARKER, _heat, _ternary_axes, trial_traces
+from analysis.plots import (
+    FRACTION_COLUMNS,
+    HEAT_MARKER,
+    accuracy_beside,
+    finish_beside,
+)
 from analysis.ratios import simplex_coords, simplex_grid
 from analysis.stats import full_runs
 from analysis.subset import fit_points
@@ -133,13 +137,7 @@ def energy_surface_figure(
 ) -> go.Figure:
     """The accuracy surface (left) beside the energy surface (right), ``trials`` on both
     (``sampled``: a subset of the store's)."""
-    fig = make_subplots(
-        rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
-        horizontal_spacing=0.16,
-    )
-    if accuracy is not None:
-        fig.add_trace(_heat(accuracy, accuracy.mean, "Viridis", "estimated<br>val acc", 0.41),
-                      1, 1)
+    fig = accuracy_beside(accuracy)
     if energy is not None:
         grid = energy.grid
         fig.add_trace(go.Scatterternary(
@@ -151,18 +149,9 @@ def energy_surface_figure(
             hovertemplate=("STDP %{a:.3f}, STBP %{b:.3f}, STDP-STBP %{c:.3f}<br>energy "
                            "%{customdata[0]:.1f} ± %{customdata[1]:.1f} nJ<extra></extra>"),
         ), 1, 2)
-    for col in (1, 2):
-        for trace in trial_traces(trials, showlegend=col == 1, sampled=sampled):
-            fig.add_trace(trace, 1, col)
-    for name in ("ternary", "ternary2"):
-        fig.update_layout({name: _ternary_axes()})
-    fig.update_layout(
-        title={"text": f"{title}<br><sup>left: GP estimate of validation accuracy; right: GP "
-                       "estimate of energy per validation sample (log scale fit)</sup>"},
-        height=600, width=1150, margin={"t": 110, "b": 110, "l": 50, "r": 40},
-        legend={"orientation": "h", "y": -0.12}, hoverlabel={"align": "left"},
+    return finish_beside(
+        fig, trials, sampled, title, "energy per validation sample (log scale fit)"
     )
-    return fig
 
 
 def energy_surface_or_note(

@@ -327,3 +327,35 @@ def _trial_hover(row) -> str:
         f"seed {row.seed}, epochs {row.epochs_completed}/{row.epochs_planned}<br>"
         f"{row.study} #{row.trial_number}, {row.stage}, {status}"
     )
+
+
+def accuracy_beside(accuracy: Surface | None) -> go.Figure:
+    """Two ternary panels with the accuracy surface's estimate on the left, for a second
+    surface (energy, the linear probe) on the right; ``finish_beside`` completes it."""
+    fig = make_subplots(
+        rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
+        horizontal_spacing=0.16,
+    )
+    if accuracy is not None:
+        fig.add_trace(_heat(accuracy, accuracy.mean, "Viridis", "estimated<br>val acc", 0.41),
+                      1, 1)
+    return fig
+
+
+def finish_beside(
+    fig: go.Figure, trials: pd.DataFrame, sampled: bool, title: str, right: str
+) -> go.Figure:
+    """``trials`` on both panels (``sampled``: a subset of the store's), the axes and the
+    layout the two-panel figures share; ``right`` says what the right panel estimates."""
+    for col in (1, 2):
+        for trace in trial_traces(trials, showlegend=col == 1, sampled=sampled):
+            fig.add_trace(trace, 1, col)
+    for name in ("ternary", "ternary2"):
+        fig.update_layout({name: _ternary_axes()})
+    fig.update_layout(
+        title={"text": f"{title}<br><sup>left: GP estimate of validation accuracy; right: GP "
+                       f"estimate of {right}</sup>"},
+        height=600, width=1150, margin={"t": 110, "b": 110, "l": 50, "r": 40},
+        legend={"orientation": "h", "y": -0.12}, hoverlabel={"align": "left"},
+    )
+    return fig

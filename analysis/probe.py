@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from analysis.plots import FRACTION_COLUMNS, _heat, _ternary_axes, trial_traces
+from analysis.plots import FRACTION_COLUMNS, _heat, accuracy_beside, finish_beside
 from analysis.stats import full_runs
 from analysis.subset import fit_points
 from analysis.surface import Surface, fit_surface
@@ -61,13 +60,7 @@ def probe_surface_figure(
 ) -> go.Figure:
     """The accuracy surface (left) beside the probe's (right; a menu picks the pooling when
     there are several), ``trials`` on both (``sampled``: a subset of the store's)."""
-    fig = make_subplots(
-        rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
-        horizontal_spacing=0.16,
-    )
-    if accuracy is not None:
-        fig.add_trace(_heat(accuracy, accuracy.mean, "Viridis", "estimated<br>val acc", 0.41),
-                      1, 1)
+    fig = accuracy_beside(accuracy)
     pools = sorted(probes, key=lambda pool: pool != SHOWN_FIRST)
     heats = []
     for pool in pools:
@@ -75,9 +68,10 @@ def probe_surface_figure(
         heat.update(name=f"probe {pool}", visible=pool == pools[0])
         fig.add_trace(heat, 1, 2)
         heats.append(len(fig.data) - 1)
-    for col in (1, 2):
-        for trace in trial_traces(trials, showlegend=col == 1, sampled=sampled):
-            fig.add_trace(trace, 1, col)
+    finish_beside(
+        fig, trials, sampled, title, "a linear probe's validation accuracy on the last "
+        "block's spike rates (the features, apart from the head)",
+    )
     if len(pools) > 1:
         buttons = [
             {"label": f"probe {pool}", "method": "restyle",
@@ -86,13 +80,4 @@ def probe_surface_figure(
             for k, pool in enumerate(pools)
         ]
         fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "y": 1.08}])
-    for name in ("ternary", "ternary2"):
-        fig.update_layout({name: _ternary_axes()})
-    fig.update_layout(
-        title={"text": f"{title}<br><sup>left: GP estimate of validation accuracy; right: GP "
-                       "estimate of a linear probe's validation accuracy on the last block's "
-                       "spike rates (the features, apart from the head)</sup>"},
-        height=600, width=1150, margin={"t": 110, "b": 110, "l": 50, "r": 40},
-        legend={"orientation": "h", "y": -0.12}, hoverlabel={"align": "left"},
-    )
     return fig

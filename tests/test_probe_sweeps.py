@@ -193,7 +193,7 @@ def test_a_trial_of_a_probe_spec_reports_the_probe_into_the_store(tmp_path, monk
         return results[-1]
 
     monkeypatch.setattr(trainable, "train", train)
-    trainable.train_trial({**param_space(spec), **searcher.suggest("t1")})
+    trainable.train_trial({**param_space(spec, 0.0), **searcher.suggest("t1")})
     (result,), (final,) = results, reports
     assert set(result.probe) == set(PROBE_POOLS)
     searcher.on_trial_complete("t1", {**final, "trial_id": "t1"})
