@@ -81,6 +81,9 @@ def test_the_confirmed_ratio_beats_the_lucky_run_in_every_answer(store, tmp_path
     assert {p.ratio_int for p in api.indistinguishable} == {"0:0:1", "0:1:0"}
     assert api.verdict.startswith("nothing is distinguishable from pure STBP 0:1:0")
     assert summary.best == api
+    # best --json adds the sweep's code and compute (results.provenance, results.compute);
+    # this hand-made study recorded neither.
+    assert cli.pop("provenance") is None and cli.pop("compute") is None
     assert cli == api.model_dump(mode="json")
     assert headline_of(api) in page
     # The "Top ratios" table ranks by the same rule: the lucky 0:0:1 below 3:8:1.

@@ -113,7 +113,7 @@ def test_spiking_resnet_counts_against_recorded_spikes(time_steps):
     # Direct encoding: the stem runs once per image, whatever T is.
     assert monitor.macs == {"stem_conv": 5 * 8 * 8 * 32 * 9}
     names = {m: n for n, m in model.named_modules()}
-    convs = [(layer, pre, post) for layer, pre, post in records if isinstance(layer, nn.Conv2d)]
+    convs = [(r.layer, r.pre, r.post) for r in records if isinstance(r.layer, nn.Conv2d)]
     expected = {
         names[layer]: naive_conv_ops(layer, pre.flatten(0, 1)) for layer, pre, _ in convs[1:]
     }
