@@ -226,7 +226,13 @@ def test_two_drivers_on_one_study_one_is_refused_and_no_trial_is_orphaned(ray_cl
     """The default run checks the refusal against a held lease (tests/test_ownership.py);
     here both drivers are real and the first one runs its sweep to the end."""
     path = tmp_path / "two.yaml"
-    path.write_text(yaml.safe_dump(spec("two", ["1:8:3", "0:1:0"])))
+    # One trial at a time, six of them: after the first completes the first driver still has
+    # minutes to run, so the second starts while it holds the sweep (two concurrent trials of
+    # one epoch finished together, and the second driver then resumed a finished sweep).
+    ratios = ["1:8:3", "0:1:0", "1:0:0", "0:0:1", "1:1:1", "2:6:1"]
+    path.write_text(yaml.safe_dump(
+        spec("two", ratios, train={"epochs": 2}, resources={"max_concurrent": 1})
+    ))
     args = [str(path), "--storage", str(tmp_path / "R"), "--json", "--report", "none"]
     first = run_driver(args, ray_cluster)
     wait_for_complete(tmp_path / "R", "digits/two", 1, first)
@@ -237,7 +243,7 @@ def test_two_drivers_on_one_study_one_is_refused_and_no_trial_is_orphaned(ray_cl
     out, err = first.communicate(timeout=900)
     assert first.returncode == 0, err
     study = optuna.load_study(study_name="digits/two", storage=f"sqlite:///{tmp_path}/R/biril.db")
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * len(ratios)
     assert len(list((tmp_path / "R/digits/two").glob("experiment_state*"))) == 1
 
 
