@@ -396,22 +396,25 @@ def run_sweep(
         storage_obj = open_storage(store.store, create=True, db_flag=db_flag)
     except StoreError as e:
         raise SweepError(str(e)) from None
-    with own_sweep(store) as lease:
-        grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
-        resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
-        # A resumed or grown sweep keeps the packing it started with.
-        packing = plan_packing(
-            spec, find_study(storage_obj, store.study_name) if resume or grown else None,
-            address,
-        )
-        interrupted = fit(spec, store, storage_obj, resume, address, progress, packing)
-        if lease.lost:
-            print(
-                f"warning: another driver took over sweep {store.study_name} while this one "
-                "was cut off from the database; check its trials",
-                file=sys.stderr,
+    try:
+        with own_sweep(store) as lease:
+            grown = None if fresh else growth(find_study(storage_obj, store.study_name), spec)
+            resume = False if grown else prepare_study(store, spec, storage_obj, fresh)
+            # A resumed or grown sweep keeps the packing it started with.
+            packing = plan_packing(
+                spec, find_study(storage_obj, store.study_name) if resume or grown else None,
+                address,
             )
-    summary = _summary(spec, store, storage_obj, started, grown)
+            interrupted = fit(spec, store, storage_obj, resume, address, progress, packing)
+            if lease.lost:
+                print(
+                    f"warning: another driver took over sweep {store.study_name} while this one "
+                    "was cut off from the database; check its trials",
+                    file=sys.stderr,
+                )
+        summary = _summary(spec, store, storage_obj, started, grown)
+    finally:
+        budget.start(None)  # the clock is this run's; none is left for a later one
     if interrupted:
         raise SweepInterrupted(summary)
     return summary

@@ -27,6 +27,7 @@ from results.errors import StoreError
 from results.ranking import label
 from results.schema import STDP_KEYS, TRIAL_ATTRS
 from results.store import locate, open_storage
+from sweeps import budget as sweep_budget
 from sweeps import parse_spec, run_sweep
 
 pytestmark = pytest.mark.ray
@@ -361,11 +362,17 @@ def test_a_finished_sweep_grows_by_its_new_trials_alone(ray_cluster, tmp_path):
     assert "grown        2 new trials (search.num_trials 2 → 4)" in summary.render()
 
 
-def test_a_spent_time_budget_ends_the_sweep_at_an_epoch_boundary(ray_cluster, tmp_path):
-    # One second: spent before the first trial's first epoch ends. That trial stops at its
-    # report, checkpointed; no other trial starts.
+def test_a_spent_time_budget_ends_the_sweep_at_an_epoch_boundary(ray_cluster, tmp_path,
+                                                                monkeypatch):
+    # The budget runs out during the first trial's first epoch. The clock is replaced by
+    # that event (a 1 s budget raced Tune's start-up: under load it was spent before any
+    # trial began). That trial stops at its report, checkpointed; no other trial starts.
+    reported: list[str] = []
+    monkeypatch.setattr(sweep_budget, "spent", lambda: bool(reported))
+    monkeypatch.setattr(sweep_budget.BudgetStopper, "__call__",
+                        lambda self, trial_id, result: reported.append(trial_id) or True)
     data = spec("budget", ["1:8:3", "0:1:0", "1:6:2"], train={"epochs": 3},
-                resources={"max_concurrent": 1}, stop={"time_budget": "1s"})
+                resources={"max_concurrent": 1}, stop={"time_budget": "1h"})
     summary = run_sweep(parse_spec(data), storage=str(tmp_path), progress=False)
     ts = trials(tmp_path, "digits/budget")
     assert len(ts) == 1 and ts[0].state == TrialState.COMPLETE
