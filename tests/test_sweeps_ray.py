@@ -302,7 +302,7 @@ def test_a_real_sweep_gives_one_answer_in_summary_best_api_and_report(ray_cluste
     assert (
         f"<b>Best ratio {label(best.ratio_int, best.params)}</b> "
         f"({', '.join(f'{x:.3f}' for x in best.ratio)}): "
-        f"val acc {best.val_acc:.4f} ± {(high - low) / 2:.4f} [{low:.4f}, {high:.4f}] over "
+        f"val acc {best.val_acc:.4f} [{low:.4f}, {high:.4f}] over "
         f"3 seeds on 144 validation images"
     ) in page
     ts = trials(tmp_path, "digits/answer")
