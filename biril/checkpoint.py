@@ -18,7 +18,6 @@ import os
 import pickle
 import re
 import secrets
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from results.errors import UserError
 from .bounded_input import clip
 from .config import TrainConfig
 from .datasets import REGISTRY
-from .folder_lock import FolderBusy, FolderLock
+from .folder_lock import FolderBusy, FolderLock, ensure_writable
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # The lock a training run holds on its output folder while it runs (biril.folder_lock).
@@ -174,9 +173,7 @@ def check_output_dir(folder: Path) -> None:
                 f"--output-dir {clip(folder)} is a file, not a folder: choose another "
                 "--output-dir"
             )
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable(folder)
     except OSError as e:
         raise CheckpointError(
             f"--output-dir {clip(folder)}: cannot write there ({e.strerror or e}); choose a "

@@ -20,8 +20,17 @@ import fcntl
 import json
 import os
 import socket
+import tempfile
 import time
 from pathlib import Path
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` if new and write a file in it, or raise the ``OSError`` that says
+    why not, so a read-only or too-long path fails before any work rather than deep inside."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 class FolderBusy(RuntimeError):

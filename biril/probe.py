@@ -19,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .datasets import DatasetSplits
+from .datasets.subset import train_subset
 from .loader import DeviceLoader
 from .models import SpikingResNet
 
@@ -52,12 +54,9 @@ def block_rates(
 
 
 def fit_probe(
-    train: np.ndarray, train_y: np.ndarray, val: np.ndarray, val_y: np.ndarray, seed: int = 0
+    train: np.ndarray, train_y: np.ndarray, val: np.ndarray, val_y: np.ndarray
 ) -> float:
-    """Validation accuracy of a logistic regression fitted on (at most MAX_FIT) train rows."""
-    if len(train) > MAX_FIT:
-        rows = np.random.default_rng(seed).choice(len(train), MAX_FIT, replace=False)
-        train, train_y = train[rows], train_y[rows]
+    """Validation accuracy of a logistic regression fitted on the train rows."""
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
     clf.fit(train, train_y)
     return float(clf.score(val, val_y))
@@ -66,7 +65,18 @@ def fit_probe(
 def probe(
     model: SpikingResNet, train: DeviceLoader, val: DeviceLoader, amp: bool = False
 ) -> dict[str, float]:
-    """``{"gap": acc, "pool4": acc}``: validation accuracy of a linear probe per pooling."""
+    """``{"gap": acc, "pool4": acc}``: validation accuracy of a linear probe per pooling.
+
+    ``train`` holds the images the probe is fitted on: the caller caps them at ``MAX_FIT``
+    (``probe_images``), so no forward pass runs over images the fit would not use.
+    """
     tr, va = block_rates(model, train, amp), block_rates(model, val, amp)
     ty, vy = train.y.cpu().numpy(), val.y.cpu().numpy()
     return {k: fit_probe(tr[k], ty, va[k], vy) for k in POOLS}
+
+
+def probe_images(splits: DatasetSplits, seed: int) -> DatasetSplits:
+    """``splits`` with its training part cut to a stratified ``MAX_FIT`` where it is larger."""
+    if len(splits.train_y) <= MAX_FIT:
+        return splits
+    return train_subset(splits, MAX_FIT, seed)

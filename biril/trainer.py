@@ -52,7 +52,7 @@ from .plasticity import (
     rotate_,
     stdp_deltas,
 )
-from .probe import probe
+from .probe import probe, probe_images
 from .schedule import Mode, mode_counts, modes
 
 
@@ -166,11 +166,11 @@ def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
     without it such a run is refused if it applies STDP (``None`` if it never does).
     """
     same_step = config.stdp_same_step == "causal"
-    taus = (config.tau_plus, config.tau_minus, config.a_plus)
+    ltp = (config.tau_plus, config.tau_minus, config.a_plus)
     if config.a_minus is not None:
-        return STDPParams(*taus, config.a_minus, same_step)
+        return STDPParams(*ltp, config.a_minus, same_step)
     if config.stdp_kernel == "hebbian":
-        return STDPParams(*taus, 0.0, same_step)
+        return STDPParams(*ltp, 0.0, same_step)
     try:
         return STDPParams.balanced(
             time_steps, tau_plus=config.tau_plus, tau_minus=config.tau_minus,
@@ -178,7 +178,7 @@ def stdp_params(config: TrainConfig, time_steps: int) -> STDPParams | None:
         )
     except ValueError as e:
         if config.stdp_center:  # no drift to balance: the covariance form has none
-            return STDPParams(*taus, config.a_plus, same_step)
+            return STDPParams(*ltp, config.a_plus, same_step)
         a, _, c = config.ratio.fractions
         if config.stdp_lr > 0 and a + c > 0:
             raise ConfigError(f"a_minus: {e}") from None
@@ -582,7 +582,8 @@ def _train(
                                          config)
     probed = {}
     if config.probe:
-        probed = probe(model, DeviceLoader(splits, "train", eval_size, device), val, config.amp)
+        fit_on = probe_images(splits, config.split_seed)
+        probed = probe(model, DeviceLoader(fit_on, "train", eval_size, device), val, config.amp)
     return TrainResult.from_history(
         history,
         test_acc=test_acc,

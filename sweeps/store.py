@@ -7,7 +7,6 @@ in it.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from biril.bounded_input import clip
+from biril.folder_lock import ensure_writable
 from results import layout
 from results.errors import StoreError
 from results.store import Store, locate
@@ -78,9 +78,7 @@ def check_writable(folder: Path, root: str) -> None:
     """Create the sweep's dataset folder under the root and write a file there, or say why
     not, before Ray starts (a read-only or too-long path would fail deep inside Tune)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable(folder)
     except OSError as e:
         raise SweepError(
             f"--storage {clip(root)}: cannot write the results folder {clip(folder)} "
